@@ -1,0 +1,44 @@
+"""Injectable time: one clock drives capture times, windows and date phrases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Anything that can tell the current time as an aware UTC datetime."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FakeClock:
+    """A clock that only moves when told to; for tests and simulations."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = ensure_utc(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        """Jump to ``moment``."""
+        self._now = ensure_utc(moment)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move forward by ``delta``."""
+        self._now = self._now + delta
+
+
+def ensure_utc(moment: datetime) -> datetime:
+    """Return ``moment`` as an aware UTC datetime; naive values are taken as UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -1,0 +1,36 @@
+"""One settings object, read from ``TIDEMARK_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``TIDEMARK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEMARK_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Folder for the embedded database.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to a SQLite file in data_dir. "
+        "Use postgresql+psycopg://user@host/db for PostgreSQL.",
+    )
+    capture_batch_size: int = Field(default=2000, ge=1, le=20000)
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        """The database URL, falling back to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tidemark.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

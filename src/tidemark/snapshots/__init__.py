@@ -1,0 +1,1 @@
+"""The snapshot engine: capture, storage, reads, compare and import."""

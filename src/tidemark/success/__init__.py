@@ -1,0 +1,1 @@
+"""The customer-success source data: accounts, KPIs, health, playbooks, notes."""

@@ -1,0 +1,1 @@
+"""Customers (tenants), their users and configuration."""
