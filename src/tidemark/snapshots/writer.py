@@ -198,12 +198,22 @@ def write_snapshots(
         for section, digest in zip(STORED_SECTIONS, digests, strict=True):
             header[f"{section.value}_section_id"] = section_ids[digest]
 
-    statement = insert(AccountSnapshot.__table__).returning(
-        AccountSnapshot.__table__.c.snapshot_id, sort_by_parameter_order=True
+    # RETURNING order is not guaranteed (and asking SQLAlchemy to sort it makes
+    # SQLite insert row by row), so match ids back by (account, sequence number),
+    # which is unique within one write.
+    table = AccountSnapshot.__table__
+    statement = insert(table).returning(
+        table.c.snapshot_id, table.c.account_id, table.c.snapshot_sequence_number
     )
+    ids_by_key: dict[tuple[int, int], int] = {}
     for start in range(0, len(headers), _CHUNK):
-        rows = session.execute(statement, headers[start : start + _CHUNK])
-        result.snapshot_ids.extend(row[0] for row in rows)
+        for snapshot_id, account_id, sequence in session.execute(
+            statement, headers[start : start + _CHUNK]
+        ):
+            ids_by_key[(account_id, sequence)] = snapshot_id
+    result.snapshot_ids.extend(
+        ids_by_key[(h["account_id"], h["snapshot_sequence_number"])] for h in headers
+    )
 
     head_rows = []
     for account_id, index in last_index.items():
