@@ -51,8 +51,10 @@ def postgres_url() -> Iterator[str]:
         conn.execute(text(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)"))
         conn.execute(text(f"CREATE DATABASE {TEST_DATABASE}"))
     admin.dispose()
-    url = make_url(postgres_admin_url()).set(database=TEST_DATABASE).render_as_string(
-        hide_password=False
+    url = (
+        make_url(postgres_admin_url())
+        .set(database=TEST_DATABASE)
+        .render_as_string(hide_password=False)
     )
     engine = make_engine(url)
     upgrade(engine)

@@ -47,7 +47,9 @@ def account(
     session.flush()
     for product_name in products:
         session.add(
-            Product(customer_id=tenant.customer_id, account_id=row.account_id, product_name=product_name)
+            Product(
+                customer_id=tenant.customer_id, account_id=row.account_id, product_name=product_name
+            )
         )
     for kpi in STANDARD_KPIS:
         session.add(
@@ -67,7 +69,13 @@ def account(
 
 
 def note(
-    session: Session, acct: Account, user: User, content: str, *, at: datetime = T0, note_type: str = "meeting"
+    session: Session,
+    acct: Account,
+    user: User,
+    content: str,
+    *,
+    at: datetime = T0,
+    note_type: str = "meeting",
 ) -> AccountNote:
     """A CSM note on the account."""
     row = AccountNote(

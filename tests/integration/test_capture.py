@@ -47,7 +47,8 @@ def test_capture_fills_every_field_and_derives_changes(session: Session) -> None
         },
     )
     notes = [
-        factories.note(session, acct, user, f"note {i}", at=T0 + timedelta(days=i)) for i in range(7)
+        factories.note(session, acct, user, f"note {i}", at=T0 + timedelta(days=i))
+        for i in range(7)
     ]
     factories.playbook(session, acct, "voc-sprint", started_at=T0)
     factories.playbook(
@@ -70,7 +71,9 @@ def test_capture_fills_every_field_and_derives_changes(session: Session) -> None
         reason="Pre-QBR snapshot",
         created_by=user.user_id,
     )
-    record = snapshots.get(session, customer_id=tenant.customer_id, snapshot_id=first.snapshot_ids[0])
+    record = snapshots.get(
+        session, customer_id=tenant.customer_id, snapshot_id=first.snapshot_ids[0]
+    )
 
     assert set(record) == {f.name for f in FIELDS}
     assert record["account_name"] == "TechCorp Solutions"
@@ -86,9 +89,10 @@ def test_capture_fills_every_field_and_derives_changes(session: Session) -> None
     assert record["champion_status"] == "active"
     assert record["stakeholder_count"] == 2
     assert record["total_kpis"] == 25
-    assert record["critical_kpis_count"] + record["at_risk_kpis_count"] + record[
-        "healthy_kpis_count"
-    ] == 25
+    assert (
+        record["critical_kpis_count"] + record["at_risk_kpis_count"] + record["healthy_kpis_count"]
+        == 25
+    )
     assert len(record["top_critical_kpis"]) == 5
     assert all(k["impact_level"] == "High" for k in record["top_critical_kpis"])
     assert record["recent_csm_note_ids"] == [n.note_id for n in reversed(notes)][:5]
@@ -117,13 +121,17 @@ def test_capture_fills_every_field_and_derives_changes(session: Session) -> None
         snapshot_type="event_driven",
         trigger_event="kpi_data_uploaded",
     )
-    later = snapshots.get(session, customer_id=tenant.customer_id, snapshot_id=second.snapshot_ids[0])
+    later = snapshots.get(
+        session, customer_id=tenant.customer_id, snapshot_id=second.snapshot_ids[0]
+    )
     assert later["snapshot_sequence_number"] == 2
     assert later["days_since_last_snapshot"] == 10
     assert later["revenue_change_from_last"] == Decimal("-200000.00")
     assert later["revenue_change_percent"] == Decimal("-16.67")
     assert later["overall_health_score"] == Decimal("90.00")
-    assert later["health_score_change_from_last"] == Decimal("90.00") - record["overall_health_score"]
+    assert (
+        later["health_score_change_from_last"] == Decimal("90.00") - record["overall_health_score"]
+    )
     assert later["health_score_trend"] == "improving"
     assert later["is_significant_change"] is True
     assert later["trigger_event"] == "kpi_data_uploaded"
@@ -181,7 +189,9 @@ def test_another_tenants_account_is_not_found(session: Session) -> None:
             snapshot_type="manual",
             account_ids=[their_account.account_id],
         )
-    result = capture_accounts(session, customer_id=theirs.customer_id, at=T0, snapshot_type="manual")
+    result = capture_accounts(
+        session, customer_id=theirs.customer_id, at=T0, snapshot_type="manual"
+    )
     with pytest.raises(NotFound):
         snapshots.get(session, customer_id=mine.customer_id, snapshot_id=result.snapshot_ids[0])
     assert snapshots.latest(session, customer_id=mine.customer_id) == []

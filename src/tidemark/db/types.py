@@ -93,7 +93,9 @@ class Fixed(TypeDecorator[Decimal]):
     def __repr__(self) -> str:
         return f"Fixed({self.precision}, {self.scale})"
 
-    def process_bind_param(self, value: Decimal | float | int | str | None, dialect: Dialect) -> Any:
+    def process_bind_param(
+        self, value: Decimal | float | int | str | None, dialect: Dialect
+    ) -> Any:
         if value is None:
             return None
         exact = self.quantize(value)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from tidemark.db.models import metadata
 from tidemark.db.engine import make_engine
+from tidemark.db.models import metadata
 from tidemark.settings import get_settings
 
 config = context.config

@@ -65,9 +65,7 @@ class AccountSnapshot(Base):
     snapshot_type: Mapped[str] = mapped_column(String(20))
     snapshot_reason: Mapped[str | None] = mapped_column(String(255))
     snapshot_version: Mapped[int] = mapped_column(SmallInteger, default=1)
-    created_by: Mapped[int | None] = mapped_column(
-        ForeignKey("users.user_id", ondelete="SET NULL")
-    )
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.user_id", ondelete="SET NULL"))
     trigger_event: Mapped[str | None] = mapped_column(String(100))
 
     revenue: Mapped[Decimal | None] = mapped_column(Fixed(15, 2))

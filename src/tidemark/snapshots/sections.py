@@ -114,9 +114,9 @@ class SectionCache:
         for start in range(0, len(missing), 5000):
             chunk = missing[start : start + 5000]
             rows = session.execute(
-                select(SnapshotSection.section_id, SnapshotSection.kind, SnapshotSection.body).where(
-                    SnapshotSection.section_id.in_(chunk)
-                )
+                select(
+                    SnapshotSection.section_id, SnapshotSection.kind, SnapshotSection.body
+                ).where(SnapshotSection.section_id.in_(chunk))
             )
             for sid, kind, body in rows:
                 found[sid] = decode_section(Section(kind), body)

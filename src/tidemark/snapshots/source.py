@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Numeric, and_, case, func, or_, select, type_coerce
+from sqlalchemy import Integer, Numeric, and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from tidemark.success.models import (
@@ -137,28 +137,33 @@ def read_account_states(
         status.label("status"),
     )
     s = graded.subquery()
-    points = case((s.c.status == 0, CODE_POINTS[0]), (s.c.status == 1, CODE_POINTS[1]), else_=CODE_POINTS[2])
-    one_if = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    points = case(
+        (s.c.status == 0, CODE_POINTS[0]), (s.c.status == 1, CODE_POINTS[1]), else_=CODE_POINTS[2]
+    )
     columns: list[Any] = [
         s.c.account_id,
         func.count().label("total"),
-        one_if(s.c.product_id.is_(None)).label("account_level"),
-        one_if(s.c.status == 0).label("critical"),
-        one_if(s.c.status == 1).label("risk"),
-        one_if(s.c.status == 2).label("healthy"),
+        _count_if(s.c.product_id.is_(None)).label("account_level"),
+        _count_if(s.c.status == 0).label("critical"),
+        _count_if(s.c.status == 1).label("risk"),
+        _count_if(s.c.status == 2).label("healthy"),
     ]
     for i, category in enumerate(CATEGORIES):
         graded_in = and_(s.c.category == category, s.c.status.is_not(None))
         columns.append(
             type_coerce(func.sum(case((graded_in, s.c.weight * points))), Numeric()).label(f"wp{i}")
         )
-        columns.append(type_coerce(func.sum(case((graded_in, s.c.weight))), Numeric()).label(f"w{i}"))
-    kpi_summary = {row.account_id: row for row in session.execute(select(*columns).group_by(s.c.account_id))}
+        columns.append(
+            type_coerce(func.sum(case((graded_in, s.c.weight))), Numeric()).label(f"w{i}")
+        )
+    kpi_summary = {
+        row.account_id: row for row in session.execute(select(*columns).group_by(s.c.account_id))
+    }
 
     # 4. KPIs per product, to pick the primary product
     kpis_per_product: dict[int, dict[int, int]] = defaultdict(dict)
     for account_id, product_id, count in session.execute(
-        select(KPI.account_id, KPI.product_id, func.count())
+        select(KPI.account_id, type_coerce(KPI.product_id, Integer()), func.count())
         .where(KPI.customer_id == customer_id, KPI.account_id.in_(ids), KPI.product_id.is_not(None))
         .group_by(KPI.account_id, KPI.product_id)
     ):
@@ -166,7 +171,8 @@ def read_account_states(
 
     # 5. top critical KPIs
     impact_rank = case(
-        *((KPI.impact_level == level, rank) for level, rank in IMPACT_RANK.items()), else_=len(IMPACT_RANK)
+        *((KPI.impact_level == level, rank) for level, rank in IMPACT_RANK.items()),
+        else_=len(IMPACT_RANK),
     )
     critical_query = (
         _kpi_join(customer_id, ids)
@@ -177,7 +183,9 @@ def read_account_states(
             KPI.data,
             KPI.impact_level,
             func.row_number()
-            .over(partition_by=KPI.account_id, order_by=(impact_rank, KPI.weight.desc(), KPI.kpi_id))
+            .over(
+                partition_by=KPI.account_id, order_by=(impact_rank, KPI.weight.desc(), KPI.kpi_id)
+            )
             .label("rn"),
         )
         .where(status == 0)
@@ -218,7 +226,10 @@ def read_account_states(
         )
         .subquery()
     )
-    trends = {row.account_id: row for row in session.execute(select(trend_query).where(trend_query.c.rn == 1))}
+    trends = {
+        row.account_id: row
+        for row in session.execute(select(trend_query).where(trend_query.c.rn == 1))
+    }
 
     # 7. playbook executions started by then
     executions: dict[int, list[Any]] = defaultdict(list)
@@ -274,6 +285,11 @@ def read_account_states(
             rule.playbook_type for rule in triggers if condition_met(rule.conditions, state)
         )
     return states
+
+
+def _count_if(condition: Any) -> Any:
+    """SUM of 1 over the rows that meet ``condition``."""
+    return func.sum(case((condition, 1), else_=0))
 
 
 def _newest_ids(
@@ -462,6 +478,7 @@ def _playbook_fields(state: dict[str, Any], executions: list[Any], at: datetime)
     state["playbooks_completed_count"] = completed
     state["playbooks_completed_last_30_days"] = completed_recent
     state["last_playbook_executed"] = (
-        None if last is None else {"playbook_id": last.playbook_id, "date": last.started_at.date().isoformat()}
+        None
+        if last is None
+        else {"playbook_id": last.playbook_id, "date": last.started_at.date().isoformat()}
     )
-

@@ -11,16 +11,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tidemark.clock import ensure_utc
 from tidemark.errors import Conflict
 from tidemark.snapshots.derive import GENESIS, Head, chain_hash, derived_fields
-from tidemark.snapshots.fields import FIELD_BY_NAME, SNAPSHOT_VERSION, STORED_SECTIONS, Kind, Section
+from tidemark.snapshots.fields import (
+    FIELD_BY_NAME,
+    SNAPSHOT_VERSION,
+    STORED_SECTIONS,
+    Kind,
+    Section,
+)
 from tidemark.snapshots.models import AccountSnapshot, SnapshotHead, SnapshotSection
 from tidemark.snapshots.sections import encode_section, mark_sections_written, section_digest
 
@@ -201,7 +207,7 @@ def write_snapshots(
     # RETURNING order is not guaranteed (and asking SQLAlchemy to sort it makes
     # SQLite insert row by row), so match ids back by (account, sequence number),
     # which is unique within one write.
-    table = AccountSnapshot.__table__
+    table = cast(Table, AccountSnapshot.__table__)
     statement = insert(table).returning(
         table.c.snapshot_id, table.c.account_id, table.c.snapshot_sequence_number
     )

@@ -19,7 +19,9 @@ class StandardKPI:
     impact_level: str
 
 
-def _k(name: str, category: str, direction: str, critical: str, risk: str, unit: str, impact: str) -> StandardKPI:
+def _k(
+    name: str, category: str, direction: str, critical: str, risk: str, unit: str, impact: str
+) -> StandardKPI:
     return StandardKPI(name, category, direction, Decimal(critical), Decimal(risk), unit, impact)
 
 

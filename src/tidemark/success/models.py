@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tidemark.db.base import Base
-from tidemark.db.types import utcnow, Fixed, JsonType, UtcDateTime
+from tidemark.db.types import Fixed, JsonType, UtcDateTime, utcnow
 
 CUSTOMER_FK = "customers.customer_id"
 ACCOUNT_FK = "accounts.account_id"
@@ -133,7 +133,9 @@ class KPITimeSeries(Base):
     """A KPI's value, status and score for one month."""
 
     __tablename__ = "kpi_time_series"
-    __table_args__ = (UniqueConstraint("account_id", "kpi_parameter", "product_id", "year", "month"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "kpi_parameter", "product_id", "year", "month"),
+    )
 
     series_id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey(CUSTOMER_FK, ondelete="CASCADE"))
@@ -188,9 +190,7 @@ class PlaybookExecution(Base):
     execution_data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    created_by: Mapped[int | None] = mapped_column(
-        ForeignKey("users.user_id", ondelete="SET NULL")
-    )
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.user_id", ondelete="SET NULL"))
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tidemark.db.base import Base
-from tidemark.db.types import utcnow, JsonType, UtcDateTime
+from tidemark.db.types import JsonType, UtcDateTime, utcnow
 
 #: The five health categories of the platform, in display order.
 CATEGORIES: tuple[str, ...] = (
@@ -21,7 +21,7 @@ CATEGORIES: tuple[str, ...] = (
 )
 
 #: Equal weights unless a customer sets its own.
-DEFAULT_CATEGORY_WEIGHTS: dict[str, float] = {name: 0.2 for name in CATEGORIES}
+DEFAULT_CATEGORY_WEIGHTS: dict[str, float] = dict.fromkeys(CATEGORIES, 0.2)
 
 
 class Customer(Base):
