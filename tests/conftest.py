@@ -1,8 +1,8 @@
 """Shared fixtures: every storage test runs on SQLite and on PostgreSQL.
 
 PostgreSQL is read from ``TIDEMARK_TEST_POSTGRES_URL`` (default: the local
-server's ``test`` database); the suite makes its own ``tidemark_test`` database
-there, migrates it once, and empties it after each test.
+server's ``test`` database); the suite makes its own ``tidemark_test_<pid>`` database
+there, migrates it once, empties it after each test and drops it at the end.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from tidemark.db.models import metadata
 from tidemark.snapshots.sections import SECTION_CACHE
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TEST_DATABASE = "tidemark_test"
+#: One database per test run, so two runs on one server never share state.
+TEST_DATABASE = f"tidemark_test_{os.getpid()}"
 
 
 def postgres_admin_url() -> str:
@@ -60,6 +61,10 @@ def postgres_url() -> Iterator[str]:
     upgrade(engine)
     engine.dispose()
     yield url
+    admin = make_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -42,3 +43,20 @@ def ensure_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+#: Environment variable that pins "now" (ISO 8601) for reproducible demos and tests.
+NOW_VARIABLE = "TIDEMARK_NOW"
+
+
+def clock_from_env() -> Clock:
+    """The process clock: fixed by ``TIDEMARK_NOW`` when set, else the system clock."""
+    pinned = os.environ.get(NOW_VARIABLE, "").strip()
+    if not pinned:
+        return SystemClock()
+    try:
+        return FakeClock(datetime.fromisoformat(pinned))
+    except ValueError:
+        from tidemark.errors import InvalidInput
+
+        raise InvalidInput(NOW_VARIABLE, f"{pinned!r} is not an ISO 8601 datetime") from None

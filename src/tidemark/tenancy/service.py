@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -90,6 +91,20 @@ def create(
     )
     session.flush()
     return customer
+
+
+def delete(session: Session, *, customer_id: int) -> None:
+    """Remove a tenant and every row it owns, dependents first.
+
+    Relies on the invariant that every tenant-owned table carries ``customer_id``.
+    """
+    from tidemark.db.models import metadata
+
+    for table in reversed(metadata.sorted_tables):
+        if "customer_id" in table.c:
+            session.execute(sa_delete(table).where(table.c.customer_id == customer_id))
+    session.execute(sa_delete(Customer).where(Customer.customer_id == customer_id))
+    session.flush()
 
 
 def create_user(session: Session, *, customer_id: int, name: str, email: str) -> User:
