@@ -11,11 +11,12 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from sqlalchemy import Engine
 
 from tidemark.console import (
     JsonOption,
@@ -43,7 +44,10 @@ from tidemark.settings import get_settings
 from tidemark.snapshots.commands import import_app, snapshot_app
 from tidemark.snapshots.sections import SECTION_CACHE
 from tidemark.tenancy import service as tenants
-from tidemark.tenancy.commands import customers_app
+
+if TYPE_CHECKING:
+    from tidemark.demo import DemoSummary
+from tidemark.tenancy.commands import customers_app, keys_app
 
 app = typer.Typer(
     cls=ReportingGroup,
@@ -55,6 +59,7 @@ app = typer.Typer(
 app.add_typer(customers_app)
 app.add_typer(snapshot_app)
 app.add_typer(import_app)
+app.add_typer(keys_app)
 
 
 @app.callback()
@@ -206,23 +211,13 @@ def _stage_progress() -> Iterator[Progress]:
         yield progress
 
 
-@app.command()
-def demo(
-    seed: Annotated[int, typer.Option(help="Seed of the generated history.")] = 7,
-    reset: Annotated[
-        bool, typer.Option("--reset", help="Delete the demo customer's rows first.")
-    ] = False,
-) -> None:
-    """Load the demo customer "Test Company": accounts, KPIs, playbooks, notes and history.
-
-    Example: tidemark demo --reset --seed 7
-    """
-    # Imported here so the other commands work while the demo data is being built.
+def _load_demo(engine: Engine, *, seed: int, reset: bool) -> DemoSummary:
+    """Load the demo customer in one transaction, first deleting it when ``reset``."""
+    # Imported here so that commands which never touch the demo start faster.
     from tidemark.demo import load_demo
     from tidemark.demo.profiles import CUSTOMER_NAME
 
-    started = time.perf_counter()
-    with open_engine() as engine, unit_of_work(engine) as session:
+    with unit_of_work(engine) as session:
         try:
             existing = tenants.get_by_name(session, name=CUSTOMER_NAME)
         except NotFound:
@@ -248,10 +243,81 @@ def demo(
 
             # A simulated year is hundreds of captures; one log line each would bury the summary.
             with quiet_logger("tidemark.snapshots", unless_level=logging.DEBUG):
-                summary = load_demo(session, now=now(), seed=seed, progress=advance)
+                return load_demo(session, now=now(), seed=seed, progress=advance)
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the generated history.")] = 7,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete the demo customer's rows first.")
+    ] = False,
+) -> None:
+    """Load the demo customer "Test Company": accounts, KPIs, playbooks, notes and history.
+
+    Example: tidemark demo --reset --seed 7
+    """
+    started = time.perf_counter()
+    with open_engine() as engine:
+        summary = _load_demo(engine, seed=seed, reset=reset)
     for line in summary.render():
         typer.echo(line)
     out.print(f"Loaded in {time.perf_counter() - started:.1f} s.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    with_demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="Load the demo customer when it is missing and print a demo API key."
+        ),
+    ] = False,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) on the configured database.
+
+    Example: tidemark serve --demo --port 8000
+    """
+    import uvicorn
+
+    from tidemark.api import create_app
+    from tidemark.demo.profiles import CUSTOMER_NAME
+    from tidemark.tenancy import keys
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    with open_engine() as engine:
+        if with_demo:
+            with unit_of_work(engine) as session:
+                try:
+                    tenants.get_by_name(session, name=CUSTOMER_NAME)
+                    present = True
+                except NotFound:
+                    present = False
+            if not present:
+                for line in _load_demo(engine, seed=7, reset=False).render():
+                    typer.echo(line)
+            with unit_of_work(engine) as session:
+                tenant = tenants.get_by_name(session, name=CUSTOMER_NAME)
+                _, text = keys.create(
+                    session,
+                    customer_id=tenant.customer_id,
+                    role="admin",
+                    now=now(),
+                    name="demo server",
+                )
+            out.print(f"Demo API key (admin of {CUSTOMER_NAME}): {text}", markup=False)
+            out.print(
+                f"Try: curl -H 'Authorization: Bearer {text}' "
+                f"http://{host}:{port}/api/account-snapshots/latest",
+                markup=False,
+                soft_wrap=True,
+            )
+        out.print(f"Serving on http://{host}:{port} (API docs at /docs). Ctrl+C stops.")
+        uvicorn.run(create_app(engine=engine), host=host, port=port, log_level="info")
 
 
 def main() -> None:

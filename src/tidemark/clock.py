@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 
@@ -60,3 +60,13 @@ def clock_from_env() -> Clock:
         from tidemark.errors import InvalidInput
 
         raise InvalidInput(NOW_VARIABLE, f"{pinned!r} is not an ISO 8601 datetime") from None
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time ``months`` calendar months earlier (clamped to the month's end)."""
+    index = moment.year * 12 + (moment.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    next_month = date(year + month // 12, month % 12 + 1, 1)
+    last_day = (next_month - timedelta(days=1)).day
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))

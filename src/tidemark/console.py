@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -30,8 +30,9 @@ from typer.core import TyperGroup
 from tidemark.clock import Clock, clock_from_env, ensure_utc
 from tidemark.db.engine import make_engine
 from tidemark.db.migrate import current_revision, head_revision, upgrade
-from tidemark.errors import InvalidInput, NotFound, TidemarkError
+from tidemark.errors import InvalidInput, TidemarkError
 from tidemark.settings import get_settings
+from tidemark.success import accounts
 from tidemark.success.models import Account
 from tidemark.tenancy import service as tenants
 from tidemark.tenancy.models import Customer, User
@@ -84,16 +85,6 @@ def parse_moment(text: str | None, *, where: str, end_of_day: bool = False) -> d
         raise InvalidInput(
             where, f"{text!r} is not a date (use 2025-01-31 or 2025-01-31T09:30)"
         ) from None
-
-
-def months_before(moment: datetime, months: int) -> datetime:
-    """The same day and time ``months`` calendar months earlier (clamped to the month's end)."""
-    index = moment.year * 12 + (moment.month - 1) - months
-    year, month = divmod(index, 12)
-    month += 1
-    next_month = date(year + month // 12, month % 12 + 1, 1)
-    last_day = (next_month - timedelta(days=1)).day
-    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
 
 
 # --- logging ----------------------------------------------------------------------------
@@ -172,37 +163,7 @@ def first_user_id(session: Session, customer_id: int) -> int | None:
 
 def resolve_account(session: Session, *, customer_id: int, ref: str) -> Account:
     """The tenant's account by id, else exact name, else case-insensitive name."""
-    text = ref.strip()
-    if not text:
-        raise InvalidInput("--account", "must not be empty")
-    base = select(Account).where(Account.customer_id == customer_id)
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        by_id = session.execute(base.where(Account.account_id == int(text))).scalar_one_or_none()
-        if by_id is not None:
-            return by_id
-    exact = session.execute(base.where(Account.account_name == text)).scalar_one_or_none()
-    if exact is not None:
-        return exact
-    folded = list(
-        session.execute(base.where(func.lower(Account.account_name) == text.lower()).limit(2))
-        .scalars()
-        .all()
-    )
-    if not folded and not text.isascii():
-        # SQLite's lower() folds ASCII only, so compare the rest in Python.
-        wanted = text.casefold()
-        names = session.execute(
-            select(Account.account_id, Account.account_name).where(
-                Account.customer_id == customer_id
-            )
-        ).all()
-        ids = [account_id for account_id, name in names if name.casefold() == wanted]
-        folded = [session.get_one(Account, account_id) for account_id in ids[:2]]
-    if len(folded) > 1:
-        raise InvalidInput("--account", f"{text!r} matches several accounts; give the exact name")
-    if not folded:
-        raise NotFound("account", text)
-    return folded[0]
+    return accounts.find(session, customer_id=customer_id, ref=ref, where="--account")
 
 
 # --- output -----------------------------------------------------------------------------

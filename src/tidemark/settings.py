@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     )
     capture_batch_size: int = Field(default=2000, ge=1, le=20000)
     log_level: str = "INFO"
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
 
     def resolved_database_url(self) -> str:
         """The database URL, falling back to the embedded SQLite file."""

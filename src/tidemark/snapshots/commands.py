@@ -20,12 +20,12 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import func, select
 
+from tidemark.clock import months_before
 from tidemark.console import (
     CustomerOption,
     JsonOption,
     err,
     first_user_id,
-    months_before,
     new_table,
     now,
     open_engine,

@@ -69,3 +69,28 @@ class CustomerConfig(Base):
     master_file_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+#: What each role may do; each role includes the ones before it.
+ROLES: tuple[str, ...] = ("viewer", "csm", "admin")
+
+
+class ApiKey(Base):
+    """A tenant's API key; only a hash of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.customer_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(10))
+    #: The public part of the key, used to find it without scanning hashes.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    #: SHA-256 of the secret part (keys are 256-bit random, so no slow hash is needed).
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,0 +1,42 @@
+"""The FastAPI application: mounts each domain's router; OpenAPI at /docs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from tidemark import __version__
+from tidemark.clock import Clock, clock_from_env
+from tidemark.db.engine import make_engine
+from tidemark.rest import problems
+from tidemark.rest.limits import BodyLimit
+from tidemark.settings import Settings, get_settings
+from tidemark.snapshots.router import router as snapshots_router
+
+ROUTERS = (snapshots_router,)
+
+
+def create_app(
+    *, engine: Engine | None = None, clock: Clock | None = None, settings: Settings | None = None
+) -> FastAPI:
+    """The app on ``engine`` (else the configured database) with ``clock`` (else the process's)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Tidemark",
+        version=__version__,
+        description="Immutable point-in-time snapshots of accounts, and their history. "
+        "Authenticate with `Authorization: Bearer <API key>` (`tidemark keys create`).",
+    )
+    app.state.engine = engine or make_engine(settings.resolved_database_url())
+    app.state.clock = clock or clock_from_env()
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/api/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Whether the service is up (no authentication)."""
+        return {"status": "ok", "version": __version__}
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    return app

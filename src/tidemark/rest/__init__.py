@@ -1,0 +1,1 @@
+"""What every HTTP router shares: the unit of work, authentication, errors and limits."""
