@@ -17,10 +17,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Load the demo tenant into the embedded SQLite database and show what it holds.
+## Serve the API on the embedded SQLite database with the demo tenant (loaded on first run).
 demo: $(STAMP)
-	$(BIN)/tidemark demo --reset
-	$(BIN)/tidemark snapshot latest --customer "Test Company"
+	$(BIN)/tidemark serve --demo
 
 ## Lint, type-check and run the whole test suite on SQLite and PostgreSQL.
 test: $(STAMP)
