@@ -12,8 +12,20 @@ from tidemark.rest import problems
 from tidemark.rest.limits import BodyLimit
 from tidemark.settings import Settings, get_settings
 from tidemark.snapshots.router import router as snapshots_router
+from tidemark.success.accounts_router import router as accounts_router
+from tidemark.success.health_router import router as health_router
+from tidemark.success.notes_router import router as notes_router
+from tidemark.success.playbooks_router import router as playbooks_router
+from tidemark.success.upload_router import router as upload_router
 
-ROUTERS = (snapshots_router,)
+ROUTERS = (
+    snapshots_router,
+    accounts_router,
+    health_router,
+    playbooks_router,
+    notes_router,
+    upload_router,
+)
 
 
 def create_app(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TidemarkError(Exception):
     """Base of the errors the product reports to its users."""
@@ -23,6 +25,15 @@ class InvalidInput(TidemarkError):
         super().__init__(f"{where}: {message}")
         self.where = where
         self.message = message
+
+
+class InvalidRows(InvalidInput):
+    """A file with bad rows: every bad row and column is listed in ``errors``."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        first = errors[0]
+        super().__init__(str(first.get("where", "file")), f"{len(errors)} bad row(s) in the file")
+        self.errors = errors
 
 
 class Conflict(TidemarkError):

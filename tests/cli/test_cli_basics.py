@@ -16,7 +16,8 @@ from typer.core import TyperGroup
 from tests import factories
 from tests.cli.conftest import Run, RunJson, invoke
 from tidemark.cli import app
-from tidemark.console import jsonable, months_before, now, parse_moment
+from tidemark.clock import months_before
+from tidemark.console import jsonable, now, parse_moment
 from tidemark.db.status import hidden_url
 from tidemark.errors import InvalidInput
 from tidemark.settings import get_settings

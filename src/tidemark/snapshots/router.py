@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import Path as PathParam
 
 from tidemark.clock import ensure_utc, months_before
 from tidemark.errors import InvalidInput
-from tidemark.rest.deps import Admin, Csm, DbSession, Now, Viewer
+from tidemark.rest.deps import MAX_ID, Admin, Csm, DbSession, Now, Viewer
 from tidemark.snapshots import service
 from tidemark.snapshots.capture import capture_accounts
 from tidemark.snapshots.importer import import_snapshots, read_lines
@@ -29,7 +30,9 @@ from tidemark.success import accounts
 
 router = APIRouter(prefix="/api/account-snapshots", tags=["snapshots"])
 
-AccountId = Annotated[int, Query(ge=1, description="The account's id.")]
+AccountId = Annotated[int, Query(ge=1, le=MAX_ID, description="The account's id.")]
+OptionalAccountId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="The account's id.")]
+SnapshotId = Annotated[int, Query(ge=1, le=MAX_ID)]
 
 
 def _moment(value: datetime | date | None, *, end_of_day: bool = False) -> datetime | None:
@@ -64,7 +67,7 @@ def create_snapshots(body: SnapshotCreate, principal: Csm, session: DbSession, n
 def list_snapshots(
     principal: Viewer,
     session: DbSession,
-    account_id: Annotated[int | None, Query(ge=1)] = None,
+    account_id: OptionalAccountId = None,
     snapshot_type: Annotated[str | None, Query(max_length=20)] = None,
     start_date: Annotated[datetime | date | None, Query()] = None,
     end_date: Annotated[datetime | date | None, Query()] = None,
@@ -91,25 +94,29 @@ def list_snapshots(
 def latest_snapshots(
     principal: Viewer,
     session: DbSession,
-    account_id: Annotated[int | None, Query(ge=1)] = None,
+    account_id: OptionalAccountId = None,
 ) -> Any:
     """The newest snapshot of one account, or of every account of the tenant."""
-    ids = None
-    if account_id is not None:
+    ids = None if account_id is None else [account_id]
+    records = service.latest(session, customer_id=principal.customer_id, account_ids=ids)
+    if account_id is not None and not records:
+        # Only an empty answer needs the account looked up (unknown or another
+        # tenant's: 404); the hot path of a known account costs one query less.
         accounts.get(session, customer_id=principal.customer_id, account_id=account_id)
-        ids = [account_id]
-    return service.latest(session, customer_id=principal.customer_id, account_ids=ids)
+    return records
 
 
 @router.get("/compare", response_model=SnapshotComparison)
 def compare_snapshots(
     principal: Viewer,
     session: DbSession,
-    snapshot_id_1: Annotated[int, Query(ge=1)],
-    snapshot_id_2: Annotated[int, Query(ge=1)],
-    account_id: Annotated[int | None, Query(ge=1)] = None,
+    snapshot_id_1: SnapshotId,
+    snapshot_id_2: SnapshotId,
+    account_id: OptionalAccountId = None,
 ) -> Any:
     """Compare two snapshots field by field: old value, new value and delta."""
+    if account_id is not None:
+        accounts.get(session, customer_id=principal.customer_id, account_id=account_id)
     first, second, changes = service.compare(
         session, customer_id=principal.customer_id, first_id=snapshot_id_1, second_id=snapshot_id_2
     )
@@ -190,6 +197,8 @@ def import_history(
 
 
 @router.get("/{snapshot_id}", response_model=AccountSnapshotRead)
-def get_snapshot(snapshot_id: int, principal: Viewer, session: DbSession) -> Any:
+def get_snapshot(
+    snapshot_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], principal: Viewer, session: DbSession
+) -> Any:
     """One snapshot with every field."""
     return service.get(session, customer_id=principal.customer_id, snapshot_id=snapshot_id)

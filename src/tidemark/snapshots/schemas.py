@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from tidemark.rest.deps import MAX_ID
 from tidemark.snapshots.fields import FIELDS, Kind
 
 _TYPES: dict[Kind, Any] = {
@@ -35,7 +36,7 @@ class SnapshotCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_id: int | None = Field(default=None, ge=1)
+    account_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     snapshot_type: Literal["manual", "scheduled", "event_driven"] = "manual"
     reason: str | None = Field(default=None, max_length=255)
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tidemark.snapshots.fields import SECTION_FIELDS, FieldSpec, Kind, Section
 from tidemark.snapshots.models import SnapshotSection
+from tidemark.snapshots.source import ids_in, plain_rows
 
 DIGEST_SIZE = 16
 
@@ -45,29 +46,105 @@ def decode_value(spec: FieldSpec, raw: Any) -> Any:
     return raw
 
 
+_CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
+    Kind.DECIMAL: str,
+    Kind.DATE: date.isoformat,
+    Kind.DATETIME: datetime.isoformat,
+}
+#: Each section's field names in key order, and the fields whose kind needs a conversion.
+_NAMES = {
+    section: tuple(sorted(spec.name for spec in SECTION_FIELDS[section])) for section in Section
+}
+_CONVERTED = {
+    section: tuple(
+        (spec.name, _CONVERTERS[spec.kind])
+        for spec in SECTION_FIELDS[section]
+        if spec.kind in _CONVERTERS
+    )
+    for section in Section
+}
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """Canonical JSON: sorted keys, no spaces, UTF-8 text as is.
+
+    ``json.dumps`` with options sets up a new encoder on every call, which is
+    half the cost of encoding a small section; the C encoder is built once
+    here (without the circular-reference check: sections are plain trees).
+    """
+    options = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    c_encode_basestring = getattr(json.encoder, "c_encode_basestring", None)
+    if c_make_encoder is None or c_encode_basestring is None:
+        return options.encode
+    encode = c_make_encoder(None, _not_json, c_encode_basestring, None, ":", ",", True, False, True)
+
+    def encode_json(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return encode_json
+
+
+_encode_json = _json_encoder()
+_DIGEST_PREFIX = {section: section.value.encode() + b"\x00" for section in Section}
+
+
 def encode_section(section: Section, values: Mapping[str, Any]) -> str:
     """Canonical JSON of a section's fields: sorted keys, compact, nulls left out."""
-    body = {
-        spec.name: encode_value(spec, values.get(spec.name))
-        for spec in SECTION_FIELDS[section]
-        if values.get(spec.name) is not None
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    get = values.get
+    body = {name: value for name in _NAMES[section] if (value := get(name)) is not None}
+    for name, convert in _CONVERTED[section]:
+        value = body.get(name)
+        if value is not None:
+            body[name] = convert(value)
+    return _encode_json(body)
 
 
 def section_digest(section: Section, body: str) -> bytes:
     """The content address of a section value: BLAKE2b-128 of its kind and body."""
-    h = hashlib.blake2b(digest_size=DIGEST_SIZE)
-    h.update(section.value.encode())
-    h.update(b"\x00")
-    h.update(body.encode())
-    return h.digest()
+    return hashlib.blake2b(
+        _DIGEST_PREFIX[section] + body.encode(), digest_size=DIGEST_SIZE
+    ).digest()
+
+
+_DECODERS: dict[Kind, Callable[[Any], Any]] = {
+    Kind.DECIMAL: Decimal,
+    Kind.DATE: date.fromisoformat,
+    Kind.DATETIME: datetime.fromisoformat,
+}
+_SECTION_TEMPLATE = {
+    section: dict.fromkeys(spec.name for spec in SECTION_FIELDS[section]) for section in Section
+}
+_DECODED = {
+    section: tuple(
+        (spec.name, _DECODERS[spec.kind])
+        for spec in SECTION_FIELDS[section]
+        if spec.kind in _DECODERS
+    )
+    for section in Section
+}
 
 
 def decode_section(section: Section, body: str) -> dict[str, Any]:
     """Every field of a section, decoded, with absent fields as None."""
-    raw = json.loads(body)
-    return {spec.name: decode_value(spec, raw.get(spec.name)) for spec in SECTION_FIELDS[section]}
+    template = _SECTION_TEMPLATE[section]
+    record = template.copy()
+    record.update(json.loads(body))
+    if len(record) != len(template):
+        # A body written by a newer version may carry fields this one does not know.
+        record = {name: record[name] for name in template}
+    for name, decode in _DECODED[section]:
+        value = record[name]
+        if value is not None:
+            record[name] = decode(value)
+    return record
+
+
+_SECTIONS_BY_VALUE = {section.value: section for section in Section}
 
 
 class SectionCache:
@@ -98,8 +175,13 @@ class SectionCache:
         with self._lock:
             self._by_engine.pop(engine, None)
 
-    def load(self, session: Session, section_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        """Decoded sections for ``section_ids``, reading only those not cached."""
+    def load(
+        self, session: Session, section_ids: Iterable[int], *, customer_id: int | None = None
+    ) -> dict[int, dict[str, Any]]:
+        """Decoded sections for ``section_ids``, reading only those not cached.
+
+        With ``customer_id`` the read is limited to that tenant's sections.
+        """
         engine = session.get_bind()
         assert isinstance(engine, Engine)
         wanted = set(section_ids)
@@ -111,15 +193,15 @@ class SectionCache:
                 if hit is not None:
                     found[sid] = hit
         missing = sorted(wanted - found.keys())
-        for start in range(0, len(missing), 5000):
-            chunk = missing[start : start + 5000]
-            rows = session.execute(
-                select(
-                    SnapshotSection.section_id, SnapshotSection.kind, SnapshotSection.body
-                ).where(SnapshotSection.section_id.in_(chunk))
-            )
-            for sid, kind, body in rows:
-                found[sid] = decode_section(Section(kind), body)
+        connection = session.connection()
+        for start in range(0, len(missing), 50_000):
+            query = select(
+                SnapshotSection.section_id, SnapshotSection.kind, SnapshotSection.body
+            ).where(ids_in(connection, SnapshotSection.section_id, missing[start : start + 50_000]))
+            if customer_id is not None:
+                query = query.where(SnapshotSection.customer_id == customer_id)
+            for sid, kind, body in plain_rows(connection, query):
+                found[sid] = decode_section(_SECTIONS_BY_VALUE[kind], body)
         if missing:
             with self._lock:
                 entries = self._entries(engine)
@@ -135,6 +217,7 @@ SECTION_CACHE = SectionCache()
 
 
 WROTE_SECTIONS = "tidemark.wrote_sections"
+KNOWN_SECTIONS = "tidemark.known_sections"
 
 
 def mark_sections_written(session: Session) -> None:
@@ -142,8 +225,20 @@ def mark_sections_written(session: Session) -> None:
     session.info[WROTE_SECTIONS] = True
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_on_rollback(session: Session) -> None:
+def known_section_ids(session: Session, customer_id: int) -> dict[bytes, int]:
+    """Section ids by digest that this transaction has already found or written.
+
+    Lets the batches of one capture share their sections without looking them
+    up again. Forgotten at commit and at any rollback, savepoints included,
+    since a rolled-back insert may give its id to another row.
+    """
+    known: dict[int, dict[bytes, int]] = session.info.setdefault(KNOWN_SECTIONS, {})
+    return known.setdefault(customer_id, {})
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, _previous: Any) -> None:
+    session.info.pop(KNOWN_SECTIONS, None)
     if session.info.pop(WROTE_SECTIONS, False):
         bind = session.bind
         if isinstance(bind, Engine):
@@ -153,3 +248,4 @@ def _forget_on_rollback(session: Session) -> None:
 @event.listens_for(Session, "after_commit")
 def _keep_after_commit(session: Session) -> None:
     session.info.pop(WROTE_SECTIONS, None)
+    session.info.pop(KNOWN_SECTIONS, None)
