@@ -9,13 +9,16 @@ reports, health trends for some accounts) with Core bulk inserts, then:
 
 1. captures the same subset of accounts twice, once one account at a time
    through the ORM (``bench/naive_capture.py``) and once with
-   ``capture_accounts``, and checks that both stored equal records for every
-   account of the subset;
+   ``capture_accounts``, reads back what each stored, and checks that the
+   records are equal field by field for every account of the subset; both
+   runs are rolled back, so they start from the same state, and neither
+   timing includes a commit;
 2. captures every account with ``capture_accounts`` (the first snapshot of
-   each), then once more a day later with nothing changed.
+   each), then once more a day later with nothing changed; these two are
+   timed through their commit.
 
-Each run is timed from the first query to the commit, and every statement
-sent to the database is counted.
+Every statement sent to the database is counted (``before_cursor_execute``).
+The exit status is 1 when the two paths stored different records.
 """
 
 from __future__ import annotations

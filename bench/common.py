@@ -2,13 +2,13 @@
 
 The generator writes the source tables with Core bulk inserts and explicit
 primary keys (one ``executemany`` per table and chunk), so a tenant of 100,000
-accounts with 2.5 million KPI rows is built in well under a minute. Everything
-is drawn from a seeded ``random.Random``: two runs build the same data.
+accounts with 2.5 million KPI rows is built in about a minute on SQLite.
+Everything is drawn from a seeded ``random.Random``: two runs build the same
+data.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import sys
@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -152,35 +152,20 @@ class QueryCounter:
     """Counts the statements sent to the database while it is attached."""
 
     count: int = 0
-    statements: list[str] = field(default_factory=list)
-    keep: bool = False
 
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def __call__(self, *_args: Any) -> None:
         self.count += 1
-        if self.keep:
-            self.statements.append(statement)
 
 
 @contextmanager
-def counting(engine: Engine, keep: bool = False) -> Iterator[QueryCounter]:
+def counting(engine: Engine) -> Iterator[QueryCounter]:
     """Count every cursor execution on ``engine`` inside the block."""
-    counter = QueryCounter(keep=keep)
+    counter = QueryCounter()
     event.listen(engine, "before_cursor_execute", counter)
     try:
         yield counter
     finally:
         event.remove(engine, "before_cursor_execute", counter)
-
-
-@contextmanager
-def stopwatch() -> Iterator[list[float]]:
-    """Measure the block; the elapsed seconds are in ``result[0]`` afterwards."""
-    result: list[float] = [0.0]
-    start = time.perf_counter()
-    try:
-        yield result
-    finally:
-        result[0] = time.perf_counter() - start
 
 
 @dataclass(frozen=True)
@@ -705,11 +690,6 @@ def trend_row(
     }
     ids["trend"] += 1
     return row
-
-
-def json_size(value: Any) -> int:
-    """Bytes of the compact JSON of ``value`` (for reports)."""
-    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
 
 
 T0 = datetime(2025, 1, 1, 2, 0, tzinfo=UTC)

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import Column, Engine, Table, create_engine, select
+from sqlalchemy import Column, Engine, create_engine, select
 from starlette.routing import BaseRoute
 
 from tests import factories
@@ -233,10 +233,6 @@ def seed_tenant(engine: Engine, tenant: Tenant, *, own_account: str | None = Non
 
 
 # ----------------------------------------------------------------------------- the database
-
-
-def _tenant_tables() -> list[Table]:
-    return [t for t in metadata.sorted_tables if "customer_id" in t.c]
 
 
 #: Columns that may change on any authenticated request without being a write of the request.
@@ -473,8 +469,10 @@ def build(
     """The call of ``operation`` with A's ids (``mine``), and B's in the ``foreign`` slot."""
 
     def value(slot: Slot) -> Any:
-        chosen = theirs[slot.id_name] if slot is foreign else mine[slot.id_name]
-        return [chosen] if slot.many else chosen
+        if slot is not foreign:
+            return [mine[slot.id_name]] if slot.many else mine[slot.id_name]
+        # A list gets one of A's ids beside B's: the whole request must still be refused.
+        return [mine[slot.id_name], theirs[slot.id_name]] if slot.many else theirs[slot.id_name]
 
     by_slot = {(s.where, s.name): s for s in operation.slots}
     path = operation.path
@@ -590,6 +588,7 @@ def test_another_tenants_ids_answer_404_and_change_nothing(
     tenant: Tenant,
     other_tenant: Tenant,
 ) -> None:
+    """Every operation, as A: B's ids answer 404 and change nothing; A's own never touch B."""
     seed_tenant(engine, tenant)
     seed_tenant(engine, other_tenant, own_account="Their Own Ltd")
     theirs = tenant_ids(engine, other_tenant.customer_id)

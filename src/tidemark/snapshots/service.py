@@ -139,24 +139,13 @@ def _records(
     columns: list[Any] = list(zip(*rows, strict=True))
     for i, convert in _CONVERTERS[connection.dialect.name]:
         columns[i] = list(map(convert, columns[i]))
-    section_ids = columns[width:]
-    sections = SECTION_CACHE.load(
-        session, {sid for ids in section_ids for sid in ids}, customer_id=customer_id
-    )
+    combinations = list(zip(*columns[width:], strict=True))
+    merged = SECTION_CACHE.combined(session, combinations, customer_id=customer_id)
     records: list[SnapshotRecord] = []
     names = _HEADER_FIELDS
-    # Consecutive snapshots of an account mostly share all five sections: merge
-    # each distinct combination once, then copy it for every record that has it.
-    merged: dict[tuple[int, ...], SnapshotRecord] = {}
-    headers = zip(*columns[:width], strict=True)
-    for header, ids in zip(headers, zip(*section_ids, strict=True), strict=True):
-        base = merged.get(ids)
-        if base is None:
-            base = _TEMPLATE.copy()
-            for section_id in ids:
-                base.update(sections[section_id])
-            merged[ids] = base
-        record = base.copy()
+    for header, ids in zip(zip(*columns[:width], strict=True), combinations, strict=True):
+        record = _TEMPLATE.copy()
+        record.update(merged[ids])
         record.update(zip(names, header, strict=True))
         if record["created_at"] is None:
             record["created_at"] = record["snapshot_timestamp"]

@@ -1,20 +1,19 @@
 """Read the current state of many accounts from the source tables, set-based.
 
-``read_account_states`` runs the same nine queries whatever the number of
+``read_account_states`` runs the same seven queries whatever the number of
 accounts in the batch: no query per account. Everything time-dependent is
 taken as of ``at`` (notes, reports and playbooks that existed then, the health
 trend of that month or before), so a simulation that moves a clock captures
 the same thing a live capture would have.
 
-Capture reads every KPI row of every account it snapshots (25 per account in
-the standard catalog), so this is the hot loop of a large capture. KPIs are
-graded in Python against the tenant's reference ranges, loaded once: SQLite
-evaluates a join plus a ten-way conditional aggregate at about a tenth of the
-speed of handing the rows over, and PostgreSQL gains nothing from it either.
-Values are compared in their stored form (scaled integers on SQLite, numeric on
-PostgreSQL) so no row pays for a Decimal conversion. The batch's ids travel as
-one parameter (a JSON array on SQLite, an array on PostgreSQL) so each
-statement compiles once and is reused from SQLAlchemy's cache.
+Capture touches every KPI row of every account it snapshots (25 per account in
+the standard catalog), so the KPI query is the hot spot of a large capture: it
+grades and sums in the database and returns one row per account (see
+``_kpi_query``). Rows are read as the driver returns them wherever no type
+conversion is needed, values are compared in their stored form, and the
+batch's ids travel as one parameter (a JSON array on SQLite, an array on
+PostgreSQL), so each statement compiles once and is reused from SQLAlchemy's
+cache. How each choice was measured: ``docs/STORAGE.md``.
 """
 
 from __future__ import annotations
@@ -72,7 +71,6 @@ RECENT_NOTES = 5
 RECENT_REPORTS = 3
 TOP_CRITICAL = 5
 
-_CATEGORY_INDEX = {category: i for i, category in enumerate(CATEGORIES)}
 _UNKNOWN_IMPACT = len(IMPACT_RANK)
 
 
@@ -112,8 +110,8 @@ def plain_rows(
     """The rows of ``statement`` as the driver returns them, without Row objects.
 
     Only for statements whose columns need no Python conversion (integers,
-    text, stored forms): on the 2.5 million KPI rows of a large capture the
-    Row wrappers alone cost seconds.
+    text, stored forms): building a Row per result row is a measurable part of
+    reading a batch, and of reading back a thousand snapshots.
     """
     result = connection.execute(statement, parameters)
     try:
@@ -125,7 +123,7 @@ def plain_rows(
 
 @dataclass(slots=True)
 class KpiSummary:
-    """What capture needs of one account's KPIs, tallied from its rows."""
+    """What capture needs of one account's KPIs, as the KPI query sums them."""
 
     account_level: int = 0
     #: Graded KPIs by status code: Critical, Risk, Healthy.
@@ -142,14 +140,6 @@ class KpiSummary:
     def total(self) -> int:
         """Every KPI of the account, graded or not."""
         return self.account_level + sum(self.per_product.values())
-
-    def __getattr__(self, name: str) -> Any:
-        # ``wp0``..``wp4`` and ``w0``..``w4``, as computed_category_scores reads them.
-        if name.startswith("wp") and name[2:].isdigit():
-            return self.weighted[int(name[2:])] if self.weights[int(name[2:])] else None
-        if name.startswith("w") and name[1:].isdigit():
-            return self.weights[int(name[1:])] or None
-        raise AttributeError(name)
 
 
 _STEP = CODE_POINTS[1] - CODE_POINTS[0]
@@ -232,11 +222,18 @@ def _kpi_query(connection: Connection, customer_id: int, ids: Sequence[int]) -> 
     )
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
 def _json_list(value: Any) -> list[Any]:
     # SQLite hands JSON back as text, PostgreSQL (psycopg) already decoded; none is None.
     if value is None:
         return []
-    return json.loads(value) if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        # The database wrote it: no surrounding whitespace to skip, as loads() would.
+        decoded: list[Any] = _raw_decode(value)[0]
+        return decoded
+    return list(value)
 
 
 def _kpi_summaries(
@@ -316,6 +313,7 @@ def read_account_states(
     ids = list(account_ids)
     connection = session.connection()
     states: dict[int, dict[str, Any]] = {}
+    rules = [(rule, _remembered(rule.conditions)) for rule in triggers]
 
     # 1. accounts
     account_query = select(
@@ -349,10 +347,10 @@ def read_account_states(
     ):
         products[account_id].append((product_id, name))
 
-    # 3. reference ranges and 4. every KPI row, graded and tallied in one pass
+    # 3. every KPI, graded against the tenant's reference ranges and summed per account
     kpis = _kpi_summaries(connection, customer_id, ids)
 
-    # 5. latest health trend at or before the snapshot's month
+    # 4. latest health trend at or before the snapshot's month
     period = at.year * 100 + at.month
     trends = {
         row[0]: row
@@ -371,7 +369,7 @@ def read_account_states(
         )
     }
 
-    # 6. playbook executions started by then
+    # 5. playbook executions started by then
     executions: dict[int, list[Any]] = defaultdict(list)
     for row in connection.execute(
         select(
@@ -394,7 +392,7 @@ def read_account_states(
     ):
         executions[row.account_id].append(row)
 
-    # 7. newest reports and 8. newest notes, by then
+    # 6. newest reports and 7. newest notes, by then
     reports = _newest_ids(
         connection,
         model=PlaybookReport,
@@ -427,7 +425,7 @@ def read_account_states(
         state["recent_csm_note_ids"] = notes.get(account_id, [])
         state["recent_playbook_report_ids"] = reports.get(account_id, [])
         state["playbook_recommendations_active"] = sorted(
-            rule.playbook_type for rule in triggers if condition_met(rule.conditions, state)
+            rule.playbook_type for rule, met in rules if met(state)
         )
     return states
 
@@ -504,6 +502,49 @@ def newest_per_account(
         .where(model.customer_id + 0 == customer_id)
         .order_by(batch.c.value, *ordering(model))
     )
+
+
+def _condition_fields(condition: Any, found: list[str]) -> bool:
+    """Collect the fields a condition reads; False when it is not a well-formed tree."""
+    if not isinstance(condition, Mapping):
+        return False
+    for group in ("all", "any"):
+        if group in condition:
+            members = condition[group]
+            return isinstance(members, list) and all(
+                _condition_fields(member, found) for member in members
+            )
+    if "field" not in condition:
+        return not condition  # the empty condition, never met
+    found.append(condition["field"])
+    return True
+
+
+def _remembered(conditions: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool]:
+    """``condition_met`` for one trigger, remembered by the values of the fields it reads.
+
+    Many accounts share those values (a count of critical KPIs, a score), and
+    evaluating the condition tree converts every operand to a Decimal.
+    """
+    names: list[str] = []
+    if not _condition_fields(conditions, names):
+        return lambda values: condition_met(conditions, values)
+    seen: dict[tuple[Any, ...], bool] = {}
+
+    def met(values: Mapping[str, Any]) -> bool:
+        key = tuple(
+            tuple(value) if isinstance(value, list) else value
+            for value in (values.get(name) for name in names)
+        )
+        try:
+            return seen[key]
+        except KeyError:
+            seen[key] = result = condition_met(conditions, values)
+            return result
+        except TypeError:  # an unhashable value (a list of objects)
+            return condition_met(conditions, values)
+
+    return met
 
 
 def _newest_ids(

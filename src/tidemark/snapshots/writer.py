@@ -186,11 +186,12 @@ def insert_rows(
     suffix: str = "",
     returning: Sequence[str] = (),
 ) -> list[Any]:
-    """Insert ``rows`` (values in ``columns`` order) with multi-row VALUES statements.
+    """Insert ``rows`` (values in ``columns`` order) in a few large statements.
 
-    Values go through the columns' own bind processors, exactly as a Core insert
-    would convert them, but without building a parameter dictionary per row:
-    on a 100,000-account capture that bookkeeping cost more than the database.
+    SQLite gets multi-row VALUES lists, PostgreSQL one array per column. Values
+    go through the columns' own bind processors, exactly as a Core insert would
+    convert them, but without building a parameter dictionary per row: on a
+    100,000-account capture that bookkeeping cost more than the database.
     ``suffix`` is an ``ON CONFLICT`` clause; with ``returning`` the returned rows
     come back in one list (in no particular order).
     """
@@ -207,31 +208,46 @@ def insert_rows(
         processor = column_type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             convert.append((i, _memoised(processor)))
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    # SQLite allows 32,766 parameters per statement, PostgreSQL 65,535.
-    per_statement = max(
-        1, min(1000, (30_000 if dialect.name == "sqlite" else 60_000) // len(columns))
-    )
-    one_row = "(" + ", ".join([marker] * len(columns)) + ")"
-    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
     tail = suffix
     if returning:
         tail += " RETURNING " + ", ".join(quote(c) for c in returning)
     returned: list[Any] = []
+    if dialect.name == "postgresql":
+        # One array per column, unnested into rows: a statement of a few dozen
+        # parameters that the driver parses once, where a multi-row VALUES list
+        # of tens of thousands of placeholders is parsed again on every execute.
+        arrays = ", ".join(
+            f"CAST(%s AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
+        )
+        sql = f"{head}SELECT * FROM unnest({arrays}){tail}"
+        for start in range(0, len(rows), _CHUNK):
+            by_column = [list(values) for values in zip(*rows[start : start + _CHUNK], strict=True)]
+            for i, convert_value in convert:
+                by_column[i] = list(map(convert_value, by_column[i]))
+            result = connection.exec_driver_sql(sql, tuple(by_column))
+            if returning:
+                returned.extend(result.fetchall())
+        return returned
+    # SQLite allows 32,766 parameters per statement.
+    per_statement = max(1, min(1000, 30_000 // len(columns)))
+    one_row = "(" + ", ".join(["?"] * len(columns)) + ")"
     statements: dict[int, str] = {}
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         if convert:
-            by_column: list[Any] = list(zip(*chunk, strict=True))
+            columns_of_chunk: list[Any] = list(zip(*chunk, strict=True))
             for i, convert_value in convert:
-                by_column[i] = map(convert_value, by_column[i])
-            params = list(chain.from_iterable(zip(*by_column, strict=True)))
+                columns_of_chunk[i] = map(convert_value, columns_of_chunk[i])
+            params = list(chain.from_iterable(zip(*columns_of_chunk, strict=True)))
         else:
             params = list(chain.from_iterable(chunk))
-        sql = statements.get(len(chunk))
-        if sql is None:
-            sql = statements[len(chunk)] = head + ", ".join([one_row] * len(chunk)) + tail
-        result = connection.exec_driver_sql(sql, tuple(params))
+        statement = statements.get(len(chunk))
+        if statement is None:
+            statement = statements[len(chunk)] = (
+                head + "VALUES " + ", ".join([one_row] * len(chunk)) + tail
+            )
+        result = connection.exec_driver_sql(statement, tuple(params))
         if returning:
             returned.extend(result.fetchall())
     return returned

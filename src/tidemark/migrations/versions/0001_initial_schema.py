@@ -629,12 +629,6 @@ def upgrade() -> None:
             name=op.f("fk_snapshot_heads_customer_id_customers"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["snapshot_id"],
-            ["account_snapshots.snapshot_id"],
-            name=op.f("fk_snapshot_heads_snapshot_id_account_snapshots"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_snapshot_heads")),
     )
     with op.batch_alter_table("snapshot_heads", schema=None) as batch_op:
