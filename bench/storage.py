@@ -601,6 +601,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_backend(engine, seed_engine, args)
         engine.dispose()
         seed_engine.dispose()
+        # The flat copy was only there to be measured (it is several times the size).
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{seed_path}{suffix}").unlink(missing_ok=True)
         say(f"\nSQLite database kept at {args.db} (for python -m bench.reads)")
     if args.postgres:
         engine = fresh_postgres(args.postgres, PG_DATABASE)

@@ -12,12 +12,27 @@ from decimal import Decimal
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Engine,
+    Integer,
+    Select,
+    String,
+    any_,
+    bindparam,
+    event,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from tidemark.snapshots.fields import SECTION_FIELDS, FieldSpec, Kind, Section
 from tidemark.snapshots.models import SnapshotSection
-from tidemark.snapshots.source import ids_in, plain_rows
+from tidemark.snapshots.source import plain_rows
 
 DIGEST_SIZE = 16
 
@@ -147,6 +162,31 @@ def decode_section(section: Section, body: str) -> dict[str, Any]:
 _SECTIONS_BY_VALUE = {section.value: section for section in Section}
 
 
+def _section_query(postgres: bool) -> Select[int, str, str]:
+    """Sections by id (bound as one array), of one tenant or of any: built once."""
+    section = SnapshotSection
+    if postgres:
+        wanted: ColumnElement[bool] = section.section_id == any_(
+            bindparam("ids", type_=ARRAY(Integer))
+        )
+    else:
+        wanted = section.section_id.in_(
+            select(literal_column("value"))
+            .select_from(func.json_each(bindparam("ids", type_=String())))
+            .scalar_subquery()
+        )
+    return select(section.section_id, section.kind, section.body).where(
+        wanted,
+        or_(
+            bindparam("any_customer", type_=Boolean()),
+            section.customer_id == bindparam("customer_id"),
+        ),
+    )
+
+
+_SECTION_QUERIES = {postgres: _section_query(postgres) for postgres in (False, True)}
+
+
 class SectionCache:
     """Decoded sections by id, and their combinations as snapshots use them, per engine.
 
@@ -250,13 +290,16 @@ class SectionCache:
                     found[sid] = hit
         missing = sorted(wanted - found.keys())
         connection = session.connection()
+        postgres = connection.dialect.name == "postgresql"
         for start in range(0, len(missing), 50_000):
-            query = select(
-                SnapshotSection.section_id, SnapshotSection.kind, SnapshotSection.body
-            ).where(ids_in(connection, SnapshotSection.section_id, missing[start : start + 50_000]))
-            if customer_id is not None:
-                query = query.where(SnapshotSection.customer_id == customer_id)
-            for sid, kind, body in plain_rows(connection, query):
+            chunk = missing[start : start + 50_000]
+            parameters = {
+                "ids": chunk if postgres else json.dumps(chunk),
+                "customer_id": customer_id,
+                "any_customer": customer_id is None,
+            }
+            rows = plain_rows(connection, _SECTION_QUERIES[postgres], parameters)
+            for sid, kind, body in rows:
                 found[sid] = decode_section(_SECTIONS_BY_VALUE[kind], body)
         if missing:
             with self._lock:
