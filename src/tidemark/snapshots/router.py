@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from tidemark.clock import ensure_utc, months_before
 from tidemark.errors import InvalidInput
 from tidemark.rest.deps import MAX_ID, Admin, Csm, DbSession, Now, Viewer
+from tidemark.rest.pagination import page_body
 from tidemark.snapshots import service
 from tidemark.snapshots.capture import capture_accounts
 from tidemark.snapshots.importer import import_snapshots, read_lines
@@ -87,7 +88,7 @@ def list_snapshots(
         limit=limit,
         offset=offset,
     )
-    return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
+    return page_body(page)
 
 
 @router.get("/latest", response_model=list[AccountSnapshotRead])

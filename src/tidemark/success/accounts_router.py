@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from tidemark.rest.deps import Csm, DbSession, Now, Viewer
+from tidemark.rest.pagination import page_body
 from tidemark.success import accounts
 from tidemark.success.schemas import (
     MAX_ID,
@@ -33,7 +34,7 @@ def list_accounts(
     page = accounts.list_accounts(
         session, customer_id=principal.customer_id, status=status, limit=limit, offset=offset
     )
-    return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
+    return page_body(page)
 
 
 @router.get("/{account_id}", response_model=AccountRead)

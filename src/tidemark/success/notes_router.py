@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from tidemark.rest.deps import Csm, DbSession, Now, Viewer
+from tidemark.rest.pagination import page_body
 from tidemark.success import notes
 from tidemark.success.schemas import (
     MAX_ID,
@@ -56,7 +57,7 @@ def list_notes(
         limit=limit,
         offset=offset,
     )
-    return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
+    return page_body(page)
 
 
 @router.get("/api/notes/{note_id}", response_model=NoteRead)

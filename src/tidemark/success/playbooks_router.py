@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from tidemark.rest.deps import Admin, Csm, DbSession, Now, Viewer
+from tidemark.rest.pagination import page_body
 from tidemark.success import playbooks
 from tidemark.success.models import PlaybookExecution
 from tidemark.success.schemas import (
@@ -217,7 +218,7 @@ def list_reports(
         limit=limit,
         offset=offset,
     )
-    return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
+    return page_body(page)
 
 
 @router.get("/api/playbook-reports/{report_id}", response_model=PlaybookReportRead)
