@@ -218,7 +218,7 @@ def _load_demo(engine: Engine, *, seed: int, reset: bool) -> DemoSummary:
     from tidemark.demo import load_demo
     from tidemark.demo.profiles import CUSTOMER_NAME
 
-    with unit_of_work(engine) as session:
+    with unit_of_work(engine, write=True) as session:
         try:
             existing = tenants.get_by_name(session, name=CUSTOMER_NAME)
         except NotFound:

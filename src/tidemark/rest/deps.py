@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 from tidemark.clock import Clock
-from tidemark.db.engine import session_factory
+from tidemark.db.engine import session_factory, writer
 from tidemark.rest.problems import Forbidden, Unauthorized
 from tidemark.tenancy import keys
 from tidemark.tenancy.keys import Principal
@@ -84,7 +84,12 @@ def _finish(session: Session, *, commit: bool) -> None:
         session.close()
 
 
+#: Methods whose requests write; on SQLite their transaction takes the write lock at once.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def get_session(
+    request: Request,
     engine: Annotated[Engine, Depends(get_engine)],
 ) -> AsyncIterator[Session]:
     """One transaction per request: committed before the response is sent, rolled back on error.
@@ -95,7 +100,8 @@ async def get_session(
     would have every thread wait for a connection that only a thread can free.
     """
     async with _gate(engine):
-        session = session_factory(engine)()
+        bind = writer(engine) if request.method in WRITE_METHODS else engine
+        session = session_factory(bind)()
         try:
             yield session
         except BaseException:

@@ -107,7 +107,7 @@ def create(
     check_snapshot_type(snapshot_type)
     started = time.perf_counter()
     at = now()
-    with open_engine() as engine, unit_of_work(engine) as session:
+    with open_engine() as engine, unit_of_work(engine, write=True) as session:
         tenant = resolve_customer(session, customer)
         options: dict[str, Any] = {
             "customer_id": tenant.customer_id,
@@ -461,7 +461,7 @@ def import_history(
     except OSError as error:
         raise InvalidInput(str(file), f"cannot read: {error.strerror}") from None
     started = time.perf_counter()
-    with open_engine() as engine, unit_of_work(engine) as session:
+    with open_engine() as engine, unit_of_work(engine, write=True) as session:
         tenant = resolve_customer(session, customer)
         with progress_bar("Importing", total) as advance:
             result = import_snapshots(

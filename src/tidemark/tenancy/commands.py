@@ -39,7 +39,7 @@ def create(
 
     Example: tidemark customers create "Test Company" --email ops@example.com
     """
-    with open_engine() as engine, unit_of_work(engine) as session:
+    with open_engine() as engine, unit_of_work(engine, write=True) as session:
         customer = service.create(session, name=name, email=email)
         out.print(
             f"Created customer {customer.customer_id} [bold]{escape(customer.customer_name)}[/bold]"
@@ -109,7 +109,7 @@ def create_key(
 
     Example: tidemark keys create --customer "Test Company" --role csm --name "CS dashboard"
     """
-    with open_engine() as engine, unit_of_work(engine) as session:
+    with open_engine() as engine, unit_of_work(engine, write=True) as session:
         tenant = resolve_customer(session, customer)
         key, text = keys.create(
             session,
@@ -170,7 +170,7 @@ def revoke_key(
 
     Example: tidemark keys revoke 3 --customer "Test Company"
     """
-    with open_engine() as engine, unit_of_work(engine) as session:
+    with open_engine() as engine, unit_of_work(engine, write=True) as session:
         tenant = resolve_customer(session, customer)
         key = keys.revoke(session, customer_id=tenant.customer_id, key_id=key_id, now=now())
         out.print(f"Revoked key {key.key_id} ({key.role}).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tidemark.db.base import Base
@@ -67,6 +67,8 @@ class CustomerConfig(Base):
         JsonType, default=lambda: dict(DEFAULT_CATEGORY_WEIGHTS)
     )
     master_file_name: Mapped[str | None] = mapped_column(String(255))
+    #: Debounce window of automatic snapshots, in seconds (seed 002's 300 s by default).
+    snapshot_window_seconds: Mapped[int] = mapped_column(Integer, default=300)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 

@@ -1,0 +1,1 @@
+"""Automatic snapshots: the event outbox, the worker, debounce windows and schedules."""
