@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from tidemark import __version__
 from tidemark.clock import Clock, clock_from_env
 from tidemark.db.engine import make_engine
+from tidemark.events.router import router as events_router
+from tidemark.events.worker import Worker, WorkerConfig
 from tidemark.rest import problems
 from tidemark.rest.limits import BodyLimit
 from tidemark.settings import Settings, get_settings
@@ -25,15 +31,41 @@ ROUTERS = (
     playbooks_router,
     notes_router,
     upload_router,
+    events_router,
 )
 
 
 def create_app(
-    *, engine: Engine | None = None, clock: Clock | None = None, settings: Settings | None = None
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    settings: Settings | None = None,
+    worker: WorkerConfig | None = None,
 ) -> FastAPI:
-    """The app on ``engine`` (else the configured database) with ``clock`` (else the process's)."""
+    """The app on ``engine`` (else the configured database) with ``clock`` (else the process's).
+
+    With ``worker`` the app runs an event worker in a thread while it serves (the
+    embedded default: one process does everything).
+    """
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if worker is None:
+            yield
+            return
+        stop = threading.Event()
+        runner = Worker(app.state.engine, clock=app.state.clock, config=worker)
+        thread = threading.Thread(target=runner.run, args=(stop,), name="worker", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Tidemark",
         version=__version__,
         description="Immutable point-in-time snapshots of accounts, and their history. "

@@ -41,6 +41,8 @@ from tidemark.db.status import (
     sqlite_file,
 )
 from tidemark.errors import Conflict, NotFound
+from tidemark.events import service as events
+from tidemark.events.commands import coverage_lines, events_app, worker, worker_config
 from tidemark.settings import get_settings
 from tidemark.snapshots.commands import import_app, snapshot_app
 from tidemark.snapshots.sections import SECTION_CACHE
@@ -61,6 +63,8 @@ app.add_typer(customers_app)
 app.add_typer(snapshot_app)
 app.add_typer(import_app)
 app.add_typer(keys_app)
+app.add_typer(events_app)
+app.command("worker")(worker)
 
 
 @app.callback()
@@ -173,15 +177,30 @@ def status(as_json: JsonOption = False) -> None:
     """
     url = database_url()
     path = sqlite_file(url)
+    figures: dict[str, events.Coverage] = {}
     if path is not None and not path.exists():
         report = missing_report(url)
     else:
         with open_engine(migrate=False) as engine:
             report = persistence_report(engine)
+            if report.up_to_date:
+                with unit_of_work(engine) as session:
+                    moment = now()
+                    for tenant in tenants.list_all(session):
+                        figures[tenant.customer_name] = events.coverage(
+                            session, customer_id=tenant.customer_id, now=moment
+                        )
     if as_json:
-        print_json(report_dict(report))
+        body = report_dict(report)
+        body["coverage"] = {name: f.as_dict() for name, f in figures.items()}
+        print_json(body)
     else:
         _print_report(report)
+        if figures:
+            out.print("[bold]Automatic capture[/bold] (coverage, event delay, dead events)")
+            for name, f in figures.items():
+                for line in coverage_lines(name, f):
+                    out.print("  " + line)
 
 
 @contextmanager
@@ -301,7 +320,7 @@ def serve(
             if not present:
                 for line in _load_demo(engine, seed=7, reset=False).render():
                     typer.echo(line)
-            with unit_of_work(engine) as session:
+            with unit_of_work(engine, write=True) as session:
                 tenant = tenants.get_by_name(session, name=CUSTOMER_NAME)
                 _, text = keys.create(
                     session,
@@ -317,8 +336,14 @@ def serve(
                 markup=False,
                 soft_wrap=True,
             )
+        in_process = settings.worker_in_process
+        if in_process is None:
+            in_process = engine.dialect.name == "sqlite"
+        worker = worker_config(settings) if in_process else None
         out.print(f"Serving on http://{host}:{port} (API docs at /docs). Ctrl+C stops.")
-        app = create_app(engine=engine)
+        if worker is not None:
+            out.print("An event worker runs in this process (TIDEMARK_WORKER_IN_PROCESS).")
+        app = create_app(engine=engine, worker=worker)
         # Full collections of the long-lived start-up heap made the latency tail
         # (docs/API.md): keep those objects out of the collector's way.
         gc.collect()

@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
     )
+    worker_in_process: bool | None = Field(
+        default=None,
+        description="Run an event worker inside `tidemark serve`; by default only on SQLite "
+        "(on PostgreSQL run `tidemark worker` processes beside the API).",
+    )
+    worker_batch_size: int = Field(default=1000, ge=1, le=10000)
+    worker_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_poll_seconds: float = Field(default=0.2, gt=0)
+    worker_max_attempts: int = Field(default=5, ge=1, le=100)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

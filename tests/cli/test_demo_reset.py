@@ -106,7 +106,7 @@ def test_demo_refuses_to_load_twice_and_resets_only_itself(
     latest = cli_json("snapshot", "latest", "--customer", "Test Company")
     assert [r["account_name"] for r in latest] == ["Seed 9 Account"]
     assert latest[0]["snapshot_sequence_number"] == 1
-    session.expire_all()
+    session.rollback()  # end the read transaction: see what others committed
     assert rows_of(session, other.customer_id) == other_before
     assert set(rows_of(session, 1).values()) == {0}
 

@@ -29,7 +29,7 @@ def tenant(session: Session) -> int:
 
 
 def snapshot_count(session: Session) -> int:
-    session.expire_all()
+    session.rollback()  # end the read transaction: see what others committed
     return session.execute(select(func.count()).select_from(AccountSnapshot)).scalar_one()
 
 

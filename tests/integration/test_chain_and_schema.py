@@ -48,7 +48,7 @@ def test_chain_verifies_and_detects_a_changed_row(engine: Engine, session: Sessi
                 text("UPDATE account_snapshots SET revenue = 100 WHERE account_id = :a"),
                 {"a": acct.account_id},
             )
-    session.expire_all()
+    session.rollback()  # end the read transaction: see what others committed
     broken = verify_chain(session, customer_id=tenant.customer_id)
     assert not broken.ok
     assert len(broken.broken) == 3

@@ -43,7 +43,10 @@ SQLITE_BEGIN = "tidemark_sqlite_begin"
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
-    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # VACUUM and the like run outside any transaction
+    mode = options.get(SQLITE_BEGIN, "DEFERRED")
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 

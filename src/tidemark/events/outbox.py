@@ -90,6 +90,29 @@ def emit(
     Does not commit. Returns the number of events written. Account ids must be
     the tenant's (the write path has already checked them).
     """
+    body = dict(payload) if payload else None
+    return emit_each(
+        session,
+        customer_id=customer_id,
+        event_type=event_type,
+        payloads=dict.fromkeys(account_ids, body),
+        at=at,
+    )
+
+
+def emit_each(
+    session: Session,
+    *,
+    customer_id: int,
+    event_type: EventType,
+    payloads: Mapping[int, Mapping[str, Any] | None],
+    at: datetime,
+) -> int:
+    """One ``event_type`` event per account, each with its own payload, in one statement.
+
+    For changes told account by account (which fields, from what to what). Does
+    not commit; returns the number of events written.
+    """
     rows = [
         {
             "customer_id": customer_id,
@@ -102,7 +125,7 @@ def emit(
             "claims": 0,
             "available_at": at,
         }
-        for account_id in dict.fromkeys(account_ids)
+        for account_id, payload in payloads.items()
     ]
     if not rows:
         return 0

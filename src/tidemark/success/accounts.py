@@ -1,8 +1,8 @@
-"""Find, list and update a tenant's accounts."""
+"""Find, list and update a tenant's accounts, and write the events of their changes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidemark.errors import Conflict, InvalidInput, NotFound
+from tidemark.events.outbox import EventType, emit, emit_each, revenue_change_significant
 from tidemark.success.models import Account
 
 
@@ -171,9 +172,19 @@ def update(
         if name in changes:
             _merge_profile(profile, name, changes[name])
     _check_unique(session, account, columns)
+    current = dict(account.profile_metadata or {})
+    change = AccountChange(
+        account_id=account.account_id,
+        fields=(
+            *(name for name, value in columns.items() if getattr(account, name) != value),
+            *changed_keys(current, profile),
+        ),
+        status=(account.account_status, columns.get("account_status", account.account_status)),
+        revenue=(account.revenue, columns.get("revenue", account.revenue)),
+    )
     for name, value in columns.items():
         setattr(account, name, value)
-    if profile != (account.profile_metadata or {}):
+    if profile != current:
         account.profile_metadata = profile
     account.updated_at = now
     try:
@@ -181,7 +192,70 @@ def update(
     except IntegrityError as error:
         # Another request took the name or external id between the check and the write.
         raise Conflict("account_name or external_account_id is already in use") from error
+    if change.fields:
+        emit_changes(session, customer_id=customer_id, changes=[change], at=now)
     return account
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """What one write did to an account: the fields it changed, status and revenue before/after."""
+
+    account_id: int
+    #: Names of the changed columns and profile fields; empty for a created account.
+    fields: tuple[str, ...] = ()
+    created: bool = False
+    status: tuple[str | None, str | None] = (None, None)
+    revenue: tuple[Decimal | None, Decimal | None] = (None, None)
+
+
+def changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The keys whose value differs between two profiles (added and removed ones too)."""
+    return sorted(key for key in {*before, *after} if before.get(key) != after.get(key))
+
+
+def emit_changes(
+    session: Session, *, customer_id: int, changes: Sequence[AccountChange], at: datetime
+) -> None:
+    """Write the events of changed accounts in the caller's transaction (seed 000 §4.1.B).
+
+    Every account gets ``account_data_changed`` (its payload names the changed
+    fields); one whose status moved also gets ``account_status_changed``, one
+    whose revenue moved by more than 10 % also ``revenue_changed``, each with its
+    from and to. At most one statement per event type, whatever the number of accounts.
+    """
+    created: list[int] = []
+    updated: dict[int, dict[str, Any]] = {}
+    status: dict[int, dict[str, Any]] = {}
+    revenue: dict[int, dict[str, Any]] = {}
+    for change in changes:
+        if change.created:
+            created.append(change.account_id)
+            continue
+        updated[change.account_id] = {"change": "updated", "fields": sorted(change.fields)}
+        old_status, new_status = change.status
+        if old_status != new_status:
+            status[change.account_id] = {"from": old_status, "to": new_status}
+        old_revenue, new_revenue = change.revenue
+        if revenue_change_significant(old_revenue, new_revenue):
+            revenue[change.account_id] = {"from": str(old_revenue), "to": str(new_revenue)}
+    emit(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.ACCOUNT_DATA_CHANGED,
+        account_ids=created,
+        at=at,
+        payload={"change": "created"},
+    )
+    for event_type, payloads in (
+        (EventType.ACCOUNT_DATA_CHANGED, updated),
+        (EventType.ACCOUNT_STATUS_CHANGED, status),
+        (EventType.REVENUE_CHANGED, revenue),
+    ):
+        emit_each(session, customer_id=customer_id, event_type=event_type, payloads=payloads, at=at)
 
 
 def _text(where: str, value: object, max_length: int, *, nullable: bool = True) -> str | None:

@@ -2,7 +2,10 @@
 
 A snapshot takes its health scores from the account's newest trend at or before
 its month (seed 001 §4), so writing a trend is how a team fixes what the next
-snapshot shows; generating one records what the KPIs say right now.
+snapshot shows; generating one records what the KPIs say right now. Every
+write emits its events in the same transaction: ``health_scores_updated`` (or
+``health_rollup_completed`` for the corporate rollup), and
+``health_score_changed`` where the account's score moved by more than 5 points.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidemark.errors import Conflict, InvalidInput, NotFound
+from tidemark.events.outbox import EventType, emit, emit_each, health_change_significant
 from tidemark.success import accounts
 from tidemark.success.health_calc import category_weights, computed_health
 from tidemark.success.models import Account, HealthTrend
@@ -186,6 +190,7 @@ def create(
             f"account {account_id} already has health trend {existing} for {year}-{month:02d}; "
             "update that one"
         )
+    before = _newest_scores(session, customer_id, [account_id])
     trend = HealthTrend(
         customer_id=customer_id,
         account_id=account_id,
@@ -201,6 +206,16 @@ def create(
         raise Conflict(
             f"account {account_id} already has a trend for {year}-{month:02d}"
         ) from error
+    _emit(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.HEALTH_SCORES_UPDATED,
+        payload={"trend_id": trend.trend_id, "year": year, "month": month, "change": "created"},
+        written={account_id: trend.overall_health_score},
+        period=_period(year, month),
+        before=before,
+        at=now,
+    )
     return trend
 
 
@@ -215,10 +230,26 @@ def update(
     """Replace a trend's scores (a category left out becomes unknown)."""
     trend = get(session, customer_id=customer_id, trend_id=trend_id)
     values = _scores(session, customer_id, scores)
+    before = _newest_scores(session, customer_id, [trend.account_id])
     for name, value in values.items():
         setattr(trend, name, value)
     trend.updated_at = now
     session.flush()
+    _emit(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.HEALTH_SCORES_UPDATED,
+        payload={
+            "trend_id": trend.trend_id,
+            "year": trend.year,
+            "month": trend.month,
+            "change": "updated",
+        },
+        written={trend.account_id: trend.overall_health_score},
+        period=_period(trend.year, trend.month),
+        before=before,
+        at=now,
+    )
     return trend
 
 
@@ -236,6 +267,35 @@ def generate(
     updated. Accounts without a graded KPI are skipped. Set-based: a fixed
     number of statements per two thousand accounts.
     """
+    return _generate(
+        session,
+        customer_id=customer_id,
+        now=now,
+        account_ids=account_ids,
+        event_type=EventType.HEALTH_SCORES_UPDATED,
+    )
+
+
+def rollup(session: Session, *, customer_id: int, now: datetime) -> GenerateResult:
+    """Recalculate every account's health for this month (the corporate rollup)."""
+    return _generate(
+        session,
+        customer_id=customer_id,
+        now=now,
+        account_ids=None,
+        event_type=EventType.HEALTH_ROLLUP_COMPLETED,
+    )
+
+
+def _generate(
+    session: Session,
+    *,
+    customer_id: int,
+    now: datetime,
+    account_ids: Sequence[int] | None,
+    event_type: EventType,
+) -> GenerateResult:
+    """Generate this month's trends and emit ``event_type`` for each account that got one."""
     if account_ids is not None:
         ids = _owned(session, customer_id, account_ids)
     else:
@@ -252,6 +312,7 @@ def generate(
         session, customer_id=customer_id, account_ids=None if account_ids is None else ids
     )
     existing = _existing_trends(session, customer_id, ids, now.year, now.month)
+    before = _newest_scores(session, customer_id, None if account_ids is None else ids)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for account_id in ids:
@@ -286,12 +347,100 @@ def generate(
         ) from error
     result.created = len(inserts)
     result.updated = len(updates)
+    _emit(
+        session,
+        customer_id=customer_id,
+        event_type=event_type,
+        payload={"year": now.year, "month": now.month, "change": "generated"},
+        written=result.overall,
+        period=_period(now.year, now.month),
+        before=before,
+        at=now,
+    )
     return result
 
 
-def rollup(session: Session, *, customer_id: int, now: datetime) -> GenerateResult:
-    """Recalculate every account's health for this month (the corporate rollup)."""
-    return generate(session, customer_id=customer_id, now=now)
+def _period(year: int, month: int) -> int:
+    """A month as one number, for ordering trends."""
+    return year * 12 + month - 1
+
+
+def _newest_scores(
+    session: Session, customer_id: int, account_ids: Sequence[int] | None
+) -> dict[int, tuple[int, Decimal | None]]:
+    """Each account's newest trend (its month as a number, its overall score): its score now.
+
+    Of the given accounts, or of the whole tenant with None; one query per two
+    thousand ids.
+    """
+    period = HealthTrend.year * 12 + HealthTrend.month - 1
+    parts: list[Sequence[int] | None] = (
+        [None]
+        if account_ids is None
+        else [account_ids[start : start + _CHUNK] for start in range(0, len(account_ids), _CHUNK)]
+    )
+    found: dict[int, tuple[int, Decimal | None]] = {}
+    for part in parts:
+        conditions = [HealthTrend.customer_id == customer_id]
+        if part is not None:
+            conditions.append(HealthTrend.account_id.in_(list(part)))
+        newest = (
+            select(HealthTrend.account_id, func.max(period).label("period"))
+            .where(*conditions)
+            .group_by(HealthTrend.account_id)
+            .subquery()
+        )
+        for account_id, month_number, score in session.execute(
+            select(HealthTrend.account_id, newest.c.period, HealthTrend.overall_health_score)
+            .join(
+                newest,
+                and_(HealthTrend.account_id == newest.c.account_id, period == newest.c.period),
+            )
+            .where(*conditions)
+        ):
+            found[account_id] = (int(month_number), score)
+    return found
+
+
+def _emit(
+    session: Session,
+    *,
+    customer_id: int,
+    event_type: EventType,
+    payload: Mapping[str, Any],
+    written: Mapping[int, Decimal | None],
+    period: int,
+    before: Mapping[int, tuple[int, Decimal | None]],
+    at: datetime,
+) -> None:
+    """Emit ``event_type`` for the accounts given trends of ``period``, and their score changes.
+
+    An account's score is its newest trend's: a trend written for an earlier month
+    than its newest one changes no score; one for that month or a later one moves
+    the score from the newest trend's before the write to the written one.
+    """
+    emit(
+        session,
+        customer_id=customer_id,
+        event_type=event_type,
+        account_ids=list(written),
+        at=at,
+        payload=payload,
+    )
+    moved: dict[int, dict[str, Any]] = {}
+    for account_id, score in written.items():
+        previous = before.get(account_id)
+        if previous is None or previous[0] > period:
+            continue
+        if health_change_significant(previous[1], score):
+            moved[account_id] = {"from": str(previous[1]), "to": str(score)}
+    emit_each(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.HEALTH_SCORE_CHANGED,
+        payloads=moved,
+        at=at,
+    )
 
 
 def _owned(session: Session, customer_id: int, account_ids: Sequence[int]) -> list[int]:

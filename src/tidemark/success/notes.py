@@ -1,7 +1,8 @@
 """CSM notes on accounts (seed 000 §2.2): meetings, QBRs, calls, emails and more.
 
 Snapshots keep the ids of an account's five newest notes, so a note written here
-shows up in the next snapshot's ``recent_csm_note_ids``.
+shows up in the next snapshot's ``recent_csm_note_ids``; every write emits the
+account's ``account_data_changed`` event in its own transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tidemark.errors import InvalidInput, NotFound
+from tidemark.events.outbox import EventType, emit
 from tidemark.success import accounts
 from tidemark.success.models import AccountNote
 
@@ -115,6 +117,7 @@ def create(
         setattr(note, name, value)
     session.add(note)
     session.flush()
+    _emit(session, note, "created", now)
     return note
 
 
@@ -135,14 +138,28 @@ def update(
         setattr(note, name, value)
     note.updated_at = now
     session.flush()
+    _emit(session, note, "updated", now)
     return note
 
 
-def delete(session: Session, *, customer_id: int, note_id: int) -> None:
+def delete(session: Session, *, customer_id: int, note_id: int, now: datetime) -> None:
     """Delete the tenant's note (snapshots that cite its id keep the id)."""
     note = get(session, customer_id=customer_id, note_id=note_id)
     session.delete(note)
     session.flush()
+    _emit(session, note, "deleted", now)
+
+
+def _emit(session: Session, note: AccountNote, change: str, at: datetime) -> None:
+    """The note's account changed: snapshots list its newest notes."""
+    emit(
+        session,
+        customer_id=note.customer_id,
+        event_type=EventType.ACCOUNT_DATA_CHANGED,
+        account_ids=[note.account_id],
+        at=at,
+        payload={"note_id": note.note_id, "change": change},
+    )
 
 
 def _note_type(value: object) -> str:

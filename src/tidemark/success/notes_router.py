@@ -81,6 +81,6 @@ def update_note(
 
 
 @router.delete("/api/notes/{note_id}", status_code=204)
-def delete_note(note_id: NoteId, principal: Csm, session: DbSession) -> None:
+def delete_note(note_id: NoteId, principal: Csm, session: DbSession, now: Now) -> None:
     """Delete a note."""
-    notes.delete(session, customer_id=principal.customer_id, note_id=note_id)
+    notes.delete(session, customer_id=principal.customer_id, note_id=note_id, now=now)

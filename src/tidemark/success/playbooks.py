@@ -5,7 +5,11 @@ recorded as the CSM advances; completing it writes the final report (executive
 summary, outcomes achieved, RACI, exit criteria, recommendations). Outcomes not
 given by the CSM are measured from the account's snapshots: the one at the start
 against the latest. Snapshots list running and completed playbooks and cite the
-newest reports, so every write here shows in the next snapshot.
+newest reports, so every write here shows in the next snapshot, and each writes
+its event in its own transaction: ``playbook_execution_started``,
+``account_data_changed`` for a step, ``playbook_execution_completed``, and
+``account_data_changed`` for every account when a trigger changes (triggers
+decide the recommendations every snapshot lists).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tidemark.errors import Conflict, InvalidInput, NotFound
+from tidemark.events.outbox import EventType, emit, emit_for_tenant
 from tidemark.snapshots import service as snapshots
 from tidemark.success import accounts
 from tidemark.success.models import Account, PlaybookExecution, PlaybookReport, PlaybookTrigger
@@ -439,6 +444,18 @@ def start(
     )
     session.add(report)
     session.flush()
+    emit(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.PLAYBOOK_EXECUTION_STARTED,
+        account_ids=[account_id],
+        at=now,
+        payload={
+            "execution_id": execution.execution_id,
+            "playbook_id": playbook_id,
+            "report_id": report.report_id,
+        },
+    )
     return execution, report
 
 
@@ -468,7 +485,8 @@ def advance(
             "complete the execution instead"
         )
     steps = _steps(execution, definition)
-    _close_step(steps, execution.current_step, text, now, status="done")
+    closed = execution.current_step
+    _close_step(steps, closed, text, now, status="done")
     execution.current_step += 1
     execution.execution_data = {**execution.execution_data, "steps": steps}
     execution.updated_at = now
@@ -478,6 +496,19 @@ def advance(
     report.report_data = _progress_report(session, definition, account, execution, user_id)
     report.report_generated_at = now
     session.flush()
+    emit(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.ACCOUNT_DATA_CHANGED,
+        account_ids=[execution.account_id],
+        at=now,
+        payload={
+            "change": "playbook_step",
+            "execution_id": execution.execution_id,
+            "step": closed,
+            "report_id": report.report_id,
+        },
+    )
     return execution
 
 
@@ -530,6 +561,18 @@ def complete(
     report.completed_at = now
     report.report_generated_at = now
     session.flush()
+    emit(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.PLAYBOOK_EXECUTION_COMPLETED,
+        account_ids=[execution.account_id],
+        at=now,
+        payload={
+            "execution_id": execution.execution_id,
+            "playbook_id": execution.playbook_id,
+            "report_id": report.report_id,
+        },
+    )
     return execution, report
 
 
@@ -960,13 +1003,32 @@ def put_trigger(
     trigger.trigger_conditions = checked
     trigger.auto_trigger_enabled = enabled
     session.flush()
+    _emit_trigger_change(
+        session, customer_id, playbook_type, "created" if created else "updated", now
+    )
     return trigger, created
 
 
-def delete_trigger(session: Session, *, customer_id: int, playbook_type: str) -> None:
+def delete_trigger(
+    session: Session, *, customer_id: int, playbook_type: str, now: datetime
+) -> None:
     """Remove the tenant's trigger of a playbook; NotFound when it has none."""
     trigger = _trigger(session, customer_id, playbook_type)
     if trigger is None:
         raise NotFound("playbook trigger", playbook_type)
     session.delete(trigger)
     session.flush()
+    _emit_trigger_change(session, customer_id, playbook_type, "deleted", now)
+
+
+def _emit_trigger_change(
+    session: Session, customer_id: int, playbook_type: str, change: str, at: datetime
+) -> None:
+    """A trigger decides which playbooks every account's snapshot recommends: all changed."""
+    emit_for_tenant(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.ACCOUNT_DATA_CHANGED,
+        at=at,
+        payload={"change": "playbook_triggers", "playbook_type": playbook_type, "trigger": change},
+    )

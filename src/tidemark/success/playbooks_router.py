@@ -257,8 +257,10 @@ def put_trigger(
 
 
 @router.delete("/api/playbook-triggers/{playbook_type}", status_code=204)
-def delete_trigger(playbook_type: PlaybookType, principal: Admin, session: DbSession) -> None:
+def delete_trigger(
+    playbook_type: PlaybookType, principal: Admin, session: DbSession, now: Now
+) -> None:
     """Remove a playbook's trigger."""
     playbooks.delete_trigger(
-        session, customer_id=principal.customer_id, playbook_type=playbook_type
+        session, customer_id=principal.customer_id, playbook_type=playbook_type, now=now
     )

@@ -8,7 +8,9 @@ the rest is merged into ``profile_metadata`` in the shape snapshots read
 (``engagement`` key by key; ``champions`` and ``products_used`` whole).
 Products named in ``products_used`` that the account lacks are created, so
 snapshots, which list an account's products, show them. Accounts no row
-matches are created. All rows are checked before anything is written.
+matches are created. All rows are checked before anything is written; the
+events of the changed accounts (``account_data_changed``, and status and
+revenue changes) are written with them, in the same transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidemark.errors import Conflict, InvalidInput
-from tidemark.success.accounts import ACCOUNT_STATUSES, CHAMPION_FIELDS, PROFILE_TEXT
+from tidemark.success.accounts import (
+    ACCOUNT_STATUSES,
+    CHAMPION_FIELDS,
+    PROFILE_TEXT,
+    AccountChange,
+    changed_keys,
+    emit_changes,
+)
 from tidemark.success.files import (
     CSV,
     JSON,
@@ -159,20 +168,29 @@ def upload_profiles(
     lock_tenant(session, customer_id)
     try:
         created_ids = _create(session, customer_id, [r for r in rows if r.stored is None], now)
-        changed_ids = _update(session, customer_id, [r for r in rows if r.stored is not None], now)
+        updated = _update(session, customer_id, [r for r in rows if r.stored is not None], now)
         products = _add_products(session, customer_id, rows, now)
     except IntegrityError:
         raise Conflict(
             "accounts of this file were changed by another request at the same time; "
             "upload the file again"
         ) from None
+    changes = [AccountChange(account_id, created=True) for account_id in created_ids]
+    changes.extend(updated)
+    # Snapshots list an account's products: new products change an otherwise unchanged account.
+    seen = {change.account_id for change in changes}
+    changes.extend(
+        AccountChange(account_id, fields=("products",))
+        for account_id in sorted(set(products) - seen)
+    )
+    emit_changes(session, customer_id=customer_id, changes=changes, at=now)
     return ProfileUploadResult(
         rows=len(rows),
         accounts_created=len(created_ids),
-        accounts_updated=len(changed_ids),
-        accounts_unchanged=matched - len(changed_ids),
-        products_created=products,
-        account_ids=sorted({*created_ids, *changed_ids}),
+        accounts_updated=len(updated),
+        accounts_unchanged=matched - len(updated),
+        products_created=sum(products.values()),
+        account_ids=sorted(change.account_id for change in changes),
     )
 
 
@@ -497,9 +515,11 @@ def _create(
 
 def _update(
     session: Session, customer_id: int, rows: Sequence[ProfileRow], now: datetime
-) -> list[int]:
+) -> list[AccountChange]:
+    """Write the rows' changes to their stored accounts; returns what changed of each."""
     by_id = {row.stored.account_id: row for row in rows if row.stored is not None}
     changes: list[dict[str, Any]] = []
+    done: list[AccountChange] = []
     for part in chunks(sorted(by_id)):
         for stored in session.execute(
             select(
@@ -522,23 +542,38 @@ def _update(
             if merged != current:
                 change["profile_metadata"] = merged
             if change:
+                done.append(
+                    AccountChange(
+                        stored["account_id"],
+                        fields=(
+                            *(name for name in change if name != "profile_metadata"),
+                            *changed_keys(current, merged),
+                        ),
+                        status=(
+                            stored["account_status"],
+                            change.get("account_status", stored["account_status"]),
+                        ),
+                        revenue=(stored["revenue"], change.get("revenue", stored["revenue"])),
+                    )
+                )
                 change["account_id"] = stored["account_id"]
                 change["updated_at"] = now
                 changes.append(change)
     bulk_update(session, Account, "account_id", changes)
-    return [change["account_id"] for change in changes]
+    return done
 
 
 def _add_products(
     session: Session, customer_id: int, rows: Sequence[ProfileRow], now: datetime
-) -> int:
+) -> dict[int, int]:
+    """Create the listed products the accounts lack; returns how many each account got."""
     wanted = {
         row.stored.account_id: row.profile["products_used"]
         for row in rows
         if row.stored is not None and "products_used" in row.profile
     }
     if not wanted:
-        return 0
+        return {}
     have: set[tuple[int, str]] = set()
     for part in chunks(sorted(wanted)):
         for account_id, name in session.execute(
@@ -560,4 +595,7 @@ def _add_products(
     ]
     for part in chunks(new, 20_000):
         session.execute(insert(table_of(Product)), part)
-    return len(new)
+    added: dict[int, int] = {}
+    for product in new:
+        added[product["account_id"]] = added.get(product["account_id"], 0) + 1
+    return added

@@ -5,6 +5,8 @@ Its thresholds must agree with its direction: when higher is better, the
 critical threshold is at or below the risk threshold; when lower is better, at
 or above it. Changing a range grades KPIs from then on (snapshots read ranges
 when they are taken); series rows keep the status they were uploaded with.
+Since every account's KPI statuses may change, a write emits
+``account_data_changed`` for every account of the tenant, in its transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tidemark.errors import Conflict, InvalidInput, NotFound
+from tidemark.events.outbox import EventType, emit_for_tenant
 from tidemark.success.files import (
     MAX_ROWS,
     CellError,
@@ -191,6 +194,7 @@ def put(
         raise Conflict(
             f"the range of {values.kpi_parameter!r} was created by another request; try again"
         ) from None
+    _emit(session, customer_id, {"kpi_parameters": [stored.kpi_parameter]}, now)
     return stored, created
 
 
@@ -312,4 +316,16 @@ def _write(
     except IntegrityError:
         raise Conflict("ranges of this file were created by another request; try again") from None
     session.expire_all()
+    _emit(session, customer_id, {"rows": len(ranges)}, now)
     return RangeUploadResult(len(ranges), len(inserts), len(updates))
+
+
+def _emit(session: Session, customer_id: int, detail: dict[str, Any], at: datetime) -> None:
+    """Ranges grade every account's KPIs: each account of the tenant changed."""
+    emit_for_tenant(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.ACCOUNT_DATA_CHANGED,
+        at=at,
+        payload={"change": "reference_ranges", **detail},
+    )

@@ -5,7 +5,9 @@ checked first; any bad cell rejects the whole file with every bad row listed,
 before a single row is written. Then the work is set-based: the tenant's
 accounts, products, KPIs, reference ranges and series are looked up in a few
 queries for all rows at once, and written with one bulk statement per table
-and kind (insert or update), never a query per row.
+and kind (insert or update), never a query per row. Each account that
+received rows gets a ``kpi_data_uploaded`` event in the same transaction (one
+insert for all), from which its snapshot is taken.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from tidemark.db.base import Base
 from tidemark.errors import Conflict, InvalidInput, NotFound
+from tidemark.events.outbox import EventType, emit
 from tidemark.success.files import (
     MAX_ROWS,
     CellError,
@@ -519,6 +522,15 @@ def upload_kpis(
             "accounts, products or KPIs of this file were changed by another request at the "
             "same time; upload the file again"
         ) from None
+    # Written and checked: each account that received rows gets its event, in one insert.
+    emit(
+        session,
+        customer_id=customer_id,
+        event_type=EventType.KPI_DATA_UPLOADED,
+        account_ids=sorted({_key(row)[0] for row in rows}),
+        at=now,
+        payload={"upload_id": upload.upload_id, "version": upload.version, "rows": len(rows)},
+    )
     single = targets[0].account_id if len(targets) == 1 else None
     return UploadResult(
         upload_id=upload.upload_id,
