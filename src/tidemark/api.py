@@ -13,6 +13,7 @@ from tidemark import __version__
 from tidemark.clock import Clock, clock_from_env
 from tidemark.db.engine import make_engine
 from tidemark.events.router import router as events_router
+from tidemark.events.schedule_router import router as schedule_router
 from tidemark.events.worker import Worker, WorkerConfig
 from tidemark.rest import problems
 from tidemark.rest.limits import BodyLimit
@@ -23,6 +24,7 @@ from tidemark.success.health_router import router as health_router
 from tidemark.success.notes_router import router as notes_router
 from tidemark.success.playbooks_router import router as playbooks_router
 from tidemark.success.upload_router import router as upload_router
+from tidemark.tenancy.config_router import router as config_router
 
 ROUTERS = (
     snapshots_router,
@@ -32,6 +34,8 @@ ROUTERS = (
     notes_router,
     upload_router,
     events_router,
+    schedule_router,
+    config_router,
 )
 
 

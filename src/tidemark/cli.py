@@ -43,6 +43,7 @@ from tidemark.db.status import (
 from tidemark.errors import Conflict, NotFound
 from tidemark.events import service as events
 from tidemark.events.commands import coverage_lines, events_app, worker, worker_config
+from tidemark.events.schedule_commands import schedule_app
 from tidemark.settings import get_settings
 from tidemark.snapshots.commands import import_app, snapshot_app
 from tidemark.snapshots.sections import SECTION_CACHE
@@ -64,6 +65,7 @@ app.add_typer(snapshot_app)
 app.add_typer(import_app)
 app.add_typer(keys_app)
 app.add_typer(events_app)
+app.add_typer(schedule_app)
 app.command("worker")(worker)
 
 

@@ -36,6 +36,7 @@ from tidemark.api import create_app
 from tidemark.clock import FakeClock
 from tidemark.db.engine import unit_of_work
 from tidemark.db.models import metadata
+from tidemark.events.models import OutboxEvent, ScheduleRun, SnapshotSchedule
 from tidemark.snapshots.capture import capture_accounts
 from tidemark.success.catalog import STANDARD_KPIS
 from tidemark.success.models import (
@@ -65,6 +66,7 @@ NOT_REFERENCES: dict[str, str] = {
 #: Which of a tenant's rows to pick for an id, where not any row will do.
 PICK_WHERE: dict[str, tuple[str, Any]] = {
     "execution_id": ("status", "in-progress"),  # advance and complete need a running one
+    "event_id": ("state", "dead"),  # only a dead event can be retried
 }
 
 #: Values for parameters and body fields that are not ids, by name, where a minimal
@@ -81,6 +83,20 @@ SAMPLES: dict[str, Any] = {
     "year": 2025,
     "month": 5,
     "note_content": "Reviewed adoption with the admin team.",
+    "frequency": "daily",
+    "time_of_day": "02:00",
+    "scope": "health_below",
+    "health_threshold": 70,
+    "timezone": "Asia/Bangkok",
+    "kpi_upload_mode": "account_rollup",
+    "snapshot_window_seconds": 120,
+    "category_weights": {
+        "Product Usage": 0.3,
+        "Support": 0.2,
+        "Customer Sentiment": 0.2,
+        "Business Outcomes": 0.2,
+        "Relationship Strength": 0.1,
+    },
 }
 
 #: A file for every multipart file field, by operation; the sweep refuses to guess file contents.
@@ -218,6 +234,38 @@ def seed_tenant(engine: Engine, tenant: Tenant, *, own_account: str | None = Non
                         {"account_name": "Shared Name Ltd", "kpi_parameter": "NPS", "data": "40"}
                     ],
                     row_count=1,
+                ),
+            ]
+        )
+        schedule = SnapshotSchedule(
+            customer_id=customer.customer_id,
+            name="nightly",
+            frequency="daily",
+            time_of_day="02:00",
+            scope="all",
+            next_run_at=NOW + timedelta(hours=14),
+        )
+        session.add(schedule)
+        session.flush()
+        session.add_all(
+            [
+                ScheduleRun(
+                    schedule_id=schedule.schedule_id,
+                    customer_id=customer.customer_id,
+                    due_at=NOW - timedelta(hours=10),
+                    started_at=NOW - timedelta(hours=10),
+                    finished_at=NOW - timedelta(hours=10),
+                    state="done",
+                ),
+                OutboxEvent(
+                    customer_id=customer.customer_id,
+                    account_id=first.account_id,
+                    event_type="account_data_changed",
+                    created_at=NOW - timedelta(hours=1),
+                    available_at=NOW - timedelta(hours=1),
+                    state="dead",
+                    attempts=5,
+                    last_error="RuntimeError: the source was unreadable",
                 ),
             ]
         )
@@ -570,12 +618,15 @@ def _call(client: TestClient, request: Request, headers: dict[str, str]) -> Any:
     )
 
 
-def _order(operation: Operation) -> tuple[int, int, str]:
-    # Deletes go last (accounts last of all) so earlier calls still find A's rows.
+def _order(operation: Operation) -> tuple[int, int, int, str]:
+    # Deletes go last (accounts last of all) so earlier calls still find A's rows;
+    # before them, writes that take no id (they may change every row of a kind, as
+    # retrying all dead events does) go after the writes that name one row.
     deleting = operation.method == "DELETE"
     return (
         deleting,
         deleting and any(s.id_name == "account_id" for s in operation.slots),
+        operation.method != "GET" and not operation.slots,
         operation.label,
     )
 

@@ -83,6 +83,8 @@ class WorkerConfig:
     capture_batch_size: int = 2000
     #: Work on schedules too (``tidemark worker --no-schedules`` leaves them to others).
     schedules: bool = True
+    #: Capture batches of scheduled runs per cycle, so events are not held up by a big run.
+    schedule_batches: int = 2
 
 
 @dataclass(slots=True)
@@ -178,6 +180,7 @@ class Worker:
                 owner=self.config.owner,
                 batch_size=self.config.capture_batch_size,
                 lease_seconds=self.config.lease_seconds,
+                max_batches=self.config.schedule_batches,
             )
         return result
 
