@@ -16,6 +16,7 @@ from tidemark.clock import ensure_utc
 from tidemark.demo.profiles import CUSTOMER_NAME, USER_EMAIL
 from tidemark.demo.simulation import DemoSimulation
 from tidemark.demo.timeline import MONTHS, cycle_time, history_months
+from tidemark.events import schedules
 from tidemark.snapshots.fields import SNAPSHOT_TYPES
 from tidemark.snapshots.models import AccountSnapshot
 from tidemark.success.models import (
@@ -115,6 +116,16 @@ def load_demo(
     """
     moment = ensure_utc(now)
     customer_id = DemoSimulation(session, now=moment, seed=seed, progress=progress).run()
+    # From here on snapshots follow the data by themselves: the worker of `tidemark serve`
+    # takes the events of every write, and this schedule the table of seed 000 §4.2.
+    schedules.set_schedule(
+        session,
+        customer_id=customer_id,
+        name="recommended",
+        frequency="recommended",
+        time_of_day="02:00",
+        now=moment,
+    )
     session.flush()
     return summarize(session, customer_id=customer_id, now=moment)
 
