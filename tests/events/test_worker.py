@@ -434,3 +434,30 @@ def test_a_failing_trailing_capture_backs_off_then_parks_its_events(
         window = session.get(SnapshotWindow, first)
         assert window is not None and not window.trailing_due
     assert snapshot_counts(engine, customer_id) == {"event_driven": 1}
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_a_window_held_by_another_worker_is_skipped_not_waited_for(
+    engine: Engine, clock: FakeClock, tenant: dict[str, Any]
+) -> None:
+    customer_id, (first, second, _third) = tenant["customer_id"], tenant["account_ids"]
+    send(engine, clock, customer_id, [first])
+    worker = make_worker(engine, clock)
+    worker.drain()
+    clock.advance(timedelta(seconds=301))
+    send(engine, clock, customer_id, [first, second])
+    # Another worker is capturing the first account: it holds the account's window.
+    holder = session_factory(engine)()
+    try:
+        holder.execute(
+            select(SnapshotWindow).where(SnapshotWindow.account_id == first).with_for_update()
+        ).all()
+        result = worker.run_once()
+        assert result.snapshots == 1  # the second account only
+        waiting = [e for e in event_rows(engine, customer_id) if e.state == "pending"]
+        assert [(e.account_id, e.lease_owner, e.claims) for e in waiting] == [(first, None, 0)]
+    finally:
+        holder.rollback()
+        holder.close()
+    assert worker.drain().snapshots == 1
+    assert {e.state for e in event_rows(engine, customer_id)} == {"done"}

@@ -211,9 +211,27 @@ class Worker:
                     lease_until=now + timedelta(seconds=config.lease_seconds),
                     claims=_EVENTS.c.claims + 1,
                 )
-                .returning(_EVENTS.c.event_id)
-            ).scalars()
-            return sorted(claimed)
+                .returning(_EVENTS.c.event_id, _EVENTS.c.customer_id, _EVENTS.c.account_id)
+            ).all()
+            if claimed:
+                # Every claimed account gets its window row now, committed with the claim,
+                # so processing only ever locks existing rows (and can skip locked ones).
+                dialect = postgresql if self._postgres else sqlite
+                accounts = {account_id: customer_id for _, customer_id, account_id in claimed}
+                session.execute(
+                    dialect.insert(_WINDOWS).on_conflict_do_nothing(),
+                    [
+                        {
+                            "account_id": account_id,
+                            "customer_id": customer_id,
+                            "opened_at": now,
+                            "closes_at": now,
+                            "trailing_due": False,
+                        }
+                        for account_id, customer_id in sorted(accounts.items())
+                    ],
+                )
+            return sorted(event_id for event_id, _, _ in claimed)
 
     def _park_abandoned(self, session: Session, now: datetime) -> int:
         """Events claimed ``max_claims`` times whose last lease ran out: park them as dead."""
@@ -304,7 +322,9 @@ class Worker:
         by_account: dict[int, list[_Event]] = defaultdict(list)
         for item in events:
             by_account[item.account_id].append(item)
-        windows = self._lock_windows(session, by_account, now)
+        windows = self._lock_windows(session, by_account)
+        if not by_account:
+            return result
         lengths = self._window_lengths(session, {e.customer_id for e in events})
 
         capture_now: dict[int, list[_Event]] = {}
@@ -347,36 +367,36 @@ class Worker:
         return result
 
     def _lock_windows(
-        self, session: Session, accounts: dict[int, list[_Event]], now: datetime
+        self, session: Session, accounts: dict[int, list[_Event]]
     ) -> dict[int, tuple[datetime, bool]]:
         """Each account's window end and whether it owes a trailing capture, rows locked.
 
-        A missing window is made (already closed); rows are locked in account order.
+        On PostgreSQL a window another worker holds is skipped, not waited for: that
+        worker is capturing the account right now. The events of a skipped account
+        are handed back (their claim not counted) for a later cycle.
         """
         ids = sorted(accounts)
-        rows = [
-            {
-                "account_id": aid,
-                "customer_id": accounts[aid][0].customer_id,
-                "opened_at": now,
-                "closes_at": now,
-                "trailing_due": False,
-            }
-            for aid in ids
-        ]
-        dialect = postgresql if self._postgres else sqlite
-        session.execute(dialect.insert(_WINDOWS).on_conflict_do_nothing(), rows)
         query = (
             select(_WINDOWS.c.account_id, _WINDOWS.c.closes_at, _WINDOWS.c.trailing_due)
             .where(_WINDOWS.c.account_id.in_(ids))
             .order_by(_WINDOWS.c.account_id)
         )
         if self._postgres:
-            query = query.with_for_update()
-        return {
+            query = query.with_for_update(skip_locked=True)
+        windows = {
             account_id: (closes_at, bool(trailing))
             for account_id, closes_at, trailing in session.execute(query).all()
         }
+        skipped = [e.event_id for aid in ids if aid not in windows for e in accounts[aid]]
+        if skipped:
+            session.execute(
+                update(_EVENTS)
+                .where(_EVENTS.c.event_id.in_(skipped))
+                .values(lease_owner=None, lease_until=None, claims=_EVENTS.c.claims - 1)
+            )
+            for aid in [aid for aid in ids if aid not in windows]:
+                del accounts[aid]
+        return windows
 
     def _window_lengths(self, session: Session, customer_ids: Iterable[int]) -> dict[int, int]:
         rows = session.execute(
