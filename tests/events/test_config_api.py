@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, select
 
-from tests.api.conftest import NOW, Tenant, make_tenant
+from tests.api.conftest import NOW, Tenant
 from tests.success.conftest import add_accounts
-from tidemark.api import create_app
 from tidemark.clock import FakeClock
 from tidemark.db.engine import session_factory, unit_of_work
 from tidemark.events.models import OutboxEvent, SnapshotSchedule
-from tidemark.events.schedule_router import router as schedule_router
-from tidemark.tenancy.config_router import router as config_router
 from tidemark.tenancy.models import CATEGORIES, CustomerConfig
 
 PATH = "/api/customer-config"
@@ -29,37 +23,6 @@ LEANING = {
     "Business Outcomes": 0.2,
     "Relationship Strength": 0.1,
 }
-
-
-def with_routers(app: FastAPI) -> FastAPI:
-    """The app with the configuration and schedule endpoints, each mounted once."""
-    paths = {getattr(route, "path", "") for route in app.routes}
-    if PATH not in paths:
-        app.include_router(config_router)
-    if "/api/snapshot-schedules" not in paths:
-        app.include_router(schedule_router)
-    return app
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
-
-
-@pytest.fixture
-def client(engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
-    with TestClient(with_routers(create_app(engine=engine, clock=clock))) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def tenant(engine: Engine, clock: FakeClock) -> Tenant:
-    return make_tenant(engine, "Test Company", clock)
-
-
-@pytest.fixture
-def other_tenant(engine: Engine, clock: FakeClock) -> Tenant:
-    return make_tenant(engine, "Other Company", clock)
 
 
 def events_of(engine: Engine, customer_id: int) -> list[tuple[int, str, object]]:

@@ -2,45 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from tests.api.conftest import Tenant, make_tenant
 from tests.success.conftest import add_accounts
-from tidemark.api import create_app
 from tidemark.clock import FakeClock
 from tidemark.db.engine import session_factory, unit_of_work
-from tidemark.events.schedule_router import router
 from tidemark.snapshots.models import AccountSnapshot
 from tidemark.tenancy.models import Customer
 
 # 2025-06-15 12:00 UTC (tests.api.conftest.NOW) is 19:00 in Bangkok.
 PATH = "/api/snapshot-schedules"
-
-
-def with_router(app: FastAPI) -> FastAPI:
-    """The app with the schedule endpoints (mounted once, whether or not create_app has them)."""
-    if not any(getattr(route, "path", "").startswith(PATH) for route in app.routes):
-        app.include_router(router)
-    return app
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    from tests.api.conftest import NOW
-
-    return FakeClock(NOW)
-
-
-@pytest.fixture
-def client(engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
-    with TestClient(with_router(create_app(engine=engine, clock=clock))) as test_client:
-        yield test_client
 
 
 @pytest.fixture
