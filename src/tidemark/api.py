@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from tidemark import __version__
+from tidemark.assistant.router import router as assistant_router
 from tidemark.clock import Clock, clock_from_env
 from tidemark.db.engine import make_engine
 from tidemark.events.router import router as events_router
@@ -36,6 +37,7 @@ ROUTERS = (
     events_router,
     schedule_router,
     config_router,
+    assistant_router,
 )
 
 
@@ -77,6 +79,7 @@ def create_app(
     )
     app.state.engine = engine or make_engine(settings.resolved_database_url())
     app.state.clock = clock or clock_from_env()
+    app.state.settings = settings
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

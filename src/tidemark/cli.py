@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from sqlalchemy import Engine
 
+from tidemark.assistant.commands import ask
 from tidemark.console import (
     JsonOption,
     ReportingGroup,
@@ -67,6 +68,7 @@ app.add_typer(keys_app)
 app.add_typer(events_app)
 app.add_typer(schedule_app)
 app.command("worker")(worker)
+app.command("ask")(ask)
 
 
 @app.callback()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=60.0, gt=0)
     worker_poll_seconds: float = Field(default=0.2, gt=0)
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
+    llm_base_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible endpoint (e.g. http://127.0.0.1:8080/v1); the "
+        "assistant then lets the model route questions to the look-ups and word answers.",
+    )
+    llm_model: str | None = Field(default=None, description="The model name at that endpoint.")
+    llm_api_key: SecretStr | None = Field(default=None, description="Its API key, if it needs one.")
+    llm_timeout_seconds: float = Field(default=30.0, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute
 from tests import factories
 from tests.api.conftest import NOW, Tenant
 from tidemark.api import create_app
+from tidemark.assistant.log import log_query
 from tidemark.clock import FakeClock
 from tidemark.db.engine import unit_of_work
 from tidemark.db.models import metadata
@@ -268,6 +269,17 @@ def seed_tenant(engine: Engine, tenant: Tenant, *, own_account: str | None = Non
                     last_error="RuntimeError: the source was unreadable",
                 ),
             ]
+        )
+        log_query(
+            session,
+            customer_id=customer.customer_id,
+            user_id=user.user_id,
+            question="What was Shared Name Ltd's health score last month?",
+            answer="Shared Name Ltd's health score was 72.5/100.",
+            answerer="offline",
+            answerable=True,
+            created_at=NOW,
+            duration_ms=3,
         )
     for days_ago in (60, 30):
         with unit_of_work(engine) as session:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests import factories
 from tests.factories import T0
+from tidemark.assistant.models import include_name
 from tidemark.db.models import metadata
 from tidemark.snapshots.capture import capture_accounts
 from tidemark.snapshots.chain import verify_chain
@@ -56,6 +57,8 @@ def test_chain_verifies_and_detects_a_changed_row(engine: Engine, session: Sessi
 
 def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}
+        )
         differences = compare_metadata(context, metadata)
     assert differences == []

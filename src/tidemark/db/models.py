@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tidemark.assistant import models as assistant_models
 from tidemark.db.base import Base
 from tidemark.events import models as event_models
 from tidemark.snapshots import models as snapshot_models
@@ -10,4 +11,11 @@ from tidemark.tenancy import models as tenancy_models
 
 metadata = Base.metadata
 
-__all__ = ["event_models", "metadata", "snapshot_models", "success_models", "tenancy_models"]
+__all__ = [
+    "assistant_models",
+    "event_models",
+    "metadata",
+    "snapshot_models",
+    "success_models",
+    "tenancy_models",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from tidemark.assistant.models import include_name
 from tidemark.db.engine import make_engine
 from tidemark.db.models import metadata
 from tidemark.settings import get_settings
@@ -18,6 +19,8 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The full-text tables and trigram indexes are made by migration 0004 in SQL.
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
