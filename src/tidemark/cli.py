@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from sqlalchemy import Engine
 
 from tidemark.assistant.commands import ask
+from tidemark.assistant.eval_commands import evaluate
 from tidemark.console import (
     JsonOption,
     ReportingGroup,
@@ -69,6 +70,7 @@ app.add_typer(events_app)
 app.add_typer(schedule_app)
 app.command("worker")(worker)
 app.command("ask")(ask)
+app.command("eval")(evaluate)
 
 
 @app.callback()

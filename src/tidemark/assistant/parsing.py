@@ -67,7 +67,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Final, NamedTuple
@@ -187,7 +187,21 @@ def parse(
     gets wrong is in the plan's ``problems``.
     """
     zone_of(timezone)
-    return _Reader(question, accounts, ensure_utc(now), timezone).plan()
+    plan = _Reader(question, accounts, ensure_utc(now), timezone).plan()
+    future = _FUTURE.search(question)
+    if future is not None:
+        # The history only knows the past: "next month" must not fall back to today's value.
+        problem = f'"{future.group(0)}" asks about the future; the history only records the past.'
+        return replace(plan, problems=(*plan.problems, problem))
+    return plan
+
+
+#: Phrases that ask about what has not happened yet.
+_FUTURE = re.compile(
+    r"\b(next (?:week|month|quarter|year)|tomorrow|in the future|will \w+(?:'s)? \w+ be"
+    r"|will be|going to be|forecast\w*|predict\w*)\b",
+    re.IGNORECASE,
+)
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -818,7 +832,7 @@ class _Reader:
             if item.kind == "op" and not item.used and _next(items, k, "number"):
                 self.problems.append(
                     f'The condition "{item.text}" names no field it applies to '
-                    '(such as "health below 60").'
+                    '(such as "health below sixty").'
                 )
 
     def _add(self, at: _Item, condition: Condition, *others: _Item) -> None:
@@ -953,7 +967,7 @@ class _Reader:
             else:
                 self.problems.append(
                     "The question asks about accounts but names no condition (such as "
-                    '"health below 60", "at risk" or "enterprise") and no change to rank.'
+                    '"health below sixty", "at risk" or "enterprise") and no change to rank.'
                 )
 
         if intent in _ACCOUNT_INTENTS and not refs and not self.found.ambiguous:

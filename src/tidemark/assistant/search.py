@@ -144,8 +144,9 @@ def _check(
     limit: int,
 ) -> list[str]:
     terms = words(query)
-    if not terms:
-        raise InvalidInput("text", "needs at least one word to search for")
+    if not terms and account_id is None and start is None and end is None:
+        # Without words, an account or a window: "what did we discuss with X last month?"
+        raise InvalidInput("text", "needs at least one word, an account or a window")
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("limit", f"must be between 1 and {MAX_LIMIT}")
     if start is not None and end is not None and ensure_utc(start) > ensure_utc(end):

@@ -391,6 +391,8 @@ STOPWORDS: Final = frozenset(
         "more", "less", "most", "least", "significantly", "greatly", "slightly", "really",
         "quickly", "sharply", "steadily", "lately", "overall", "total", "ones",
         "way", "lot", "bit", "name", "names", "date", "dates", "no", "zero",
+        # Thai function words: "of", "about", "with", "and", "that".
+        "ของ", "เกี่ยวกับ", "กับ", "และ", "ที่",
     }
 )  # fmt: skip
 
