@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from tidemark.snapshots.fields import SECTION_FIELDS, FieldSpec, Kind, Section
+from tidemark.snapshots.fields import SECTION_FIELDS, STORED_SECTIONS, FieldSpec, Kind, Section
 from tidemark.snapshots.models import SnapshotSection
 from tidemark.snapshots.source import plain_rows
 
@@ -124,6 +124,34 @@ def section_digest(section: Section, body: str) -> bytes:
     return hashlib.blake2b(
         _DIGEST_PREFIX[section] + body.encode(), digest_size=DIGEST_SIZE
     ).digest()
+
+
+#: Per stored section: its names in key order, its conversions and its digest prefix.
+_STORED_PLANS = tuple(
+    (_NAMES[section], _CONVERTED[section], _DIGEST_PREFIX[section]) for section in STORED_SECTIONS
+)
+
+
+def encode_stored_sections(values: Mapping[str, Any]) -> tuple[list[str], list[bytes]]:
+    """Bodies and digests of the five stored sections of ``values``, in ``STORED_SECTIONS`` order.
+
+    The same as ``encode_section`` and ``section_digest`` for each section, in
+    one call: the writer does this for every snapshot.
+    """
+    get = values.get
+    blake2b = hashlib.blake2b
+    bodies: list[str] = []
+    digests: list[bytes] = []
+    for names, converted, prefix in _STORED_PLANS:
+        body = {name: value for name in names if (value := get(name)) is not None}
+        for name, convert in converted:
+            value = body.get(name)
+            if value is not None:
+                body[name] = convert(value)
+        text = _encode_json(body)
+        bodies.append(text)
+        digests.append(blake2b(prefix + text.encode(), digest_size=DIGEST_SIZE).digest())
+    return bodies, digests
 
 
 _DECODERS: dict[Kind, Callable[[Any], Any]] = {

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import chain
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection, LargeBinary, Table, select
@@ -33,15 +34,13 @@ from tidemark.snapshots.fields import (
     SNAPSHOT_VERSION,
     STORED_SECTIONS,
     Kind,
-    Section,
 )
 from tidemark.snapshots.models import AccountSnapshot, SnapshotHead, SnapshotSection
 from tidemark.snapshots.sections import (
     DIGEST_SIZE,
-    encode_section,
+    encode_stored_sections,
     known_section_ids,
     mark_sections_written,
-    section_digest,
 )
 from tidemark.snapshots.source import ids_in
 
@@ -154,6 +153,13 @@ def _load_heads(
     return heads, sections
 
 
+def load_write_heads(
+    connection: Connection, customer_id: int, account_ids: Sequence[int]
+) -> tuple[dict[int, Head], dict[int, HeadSections]]:
+    """The heads of ``account_ids`` as ``prepare_snapshots`` takes them (one query per 5,000)."""
+    return _load_heads(connection, customer_id, account_ids)
+
+
 def load_heads(session: Session, customer_id: int, account_ids: Sequence[int]) -> dict[int, Head]:
     """The newest snapshot of each account that has one."""
     return _load_heads(session.connection(), customer_id, account_ids)[0]
@@ -254,9 +260,9 @@ def insert_rows(
 
 
 def resolve_sections(
-    session: Session, customer_id: int, wanted: dict[bytes, tuple[Section, str]]
+    session: Session, customer_id: int, wanted: dict[bytes, tuple[str, str]]
 ) -> dict[bytes, int]:
-    """Section ids for each digest, inserting the values not stored yet."""
+    """Section ids for each digest (values: section kind and body), inserting those not stored."""
     connection = session.connection()
     ids: dict[bytes, int] = {}
     if not wanted:
@@ -266,7 +272,7 @@ def resolve_sections(
         connection,
         _SECTIONS,
         ("customer_id", "kind", "digest", "body"),
-        [(customer_id, section.value, digest, body) for digest, (section, body) in wanted.items()],
+        [(customer_id, kind, digest, body) for digest, (kind, body) in wanted.items()],
         suffix=" ON CONFLICT (customer_id, digest) DO NOTHING",
         returning=("digest", "section_id"),
     )
@@ -288,25 +294,62 @@ def _recorded(item: PendingSnapshot, at: datetime) -> datetime:
     return ensure_utc(item.recorded_at) if item.recorded_at else at
 
 
+#: Each stored section's kind as plain text, in STORED_SECTIONS order.
+_SECTION_KINDS = tuple(str(section.value) for section in STORED_SECTIONS)
+_snapshot_row = itemgetter(*_SNAPSHOT_COLUMNS)
+
+
+@dataclass(slots=True)
+class PreparedSnapshots:
+    """Snapshots derived, encoded and chained, ready to be inserted by ``store_snapshots``."""
+
+    customer_id: int
+    headers: list[dict[str, Any]]
+    #: Each snapshot's five section digests, in STORED_SECTIONS order.
+    section_refs: list[list[bytes]]
+    #: Section values this transaction has not met yet: kind and body by digest.
+    wanted: dict[bytes, tuple[str, str]]
+    #: The position in ``headers`` of each account's newest snapshot, and its new head.
+    last_index: dict[int, int]
+    new_heads: dict[int, Head]
+    significant: int
+
+
 def write_snapshots(
     session: Session, *, customer_id: int, pending: Sequence[PendingSnapshot]
 ) -> WriteResult:
     """Store ``pending`` snapshots (in order per account) and return their new ids."""
-    result = WriteResult()
     if not pending:
-        return result
-    connection = session.connection()
-    heads, head_sections = _load_heads(connection, customer_id, [p.account_id for p in pending])
+        return WriteResult()
+    heads = load_write_heads(session.connection(), customer_id, [p.account_id for p in pending])
+    prepared = prepare_snapshots(session, customer_id=customer_id, pending=pending, heads=heads)
+    return store_snapshots(session, prepared)
+
+
+def prepare_snapshots(
+    session: Session,
+    *,
+    customer_id: int,
+    pending: Sequence[PendingSnapshot],
+    heads: tuple[dict[int, Head], dict[int, HeadSections]],
+) -> PreparedSnapshots:
+    """Derive, encode and chain ``pending`` on top of the accounts' heads (``load_write_heads``).
+
+    Python only, no query: capture sums the next batch's KPIs meanwhile.
+    """
+    previous_heads, head_sections = heads
     known = known_section_ids(session, customer_id)
-    headers: list[dict[str, Any]] = []
-    section_refs: list[list[bytes]] = []
-    wanted: dict[bytes, tuple[Section, str]] = {}
-    last_index: dict[int, int] = {}
-    new_heads: dict[int, Head] = {}
+    prepared = PreparedSnapshots(customer_id, [], [], {}, {}, {}, 0)
+    headers, section_refs, wanted = prepared.headers, prepared.section_refs, prepared.wanted
+    last_index, new_heads = prepared.last_index, prepared.new_heads
+    # A capture hands every snapshot the same time: convert it once.
+    given_at: datetime | None = None
+    at = datetime.min
 
     for index, item in enumerate(pending):
-        at = ensure_utc(item.at)
-        previous = new_heads.get(item.account_id) or heads.get(item.account_id)
+        if item.at is not given_at:
+            given_at, at = item.at, ensure_utc(item.at)
+        previous = new_heads.get(item.account_id) or previous_heads.get(item.account_id)
         if previous is not None and at < previous.snapshot_timestamp:
             raise Conflict(
                 f"account {item.account_id}: snapshot time {at.isoformat()} is before its latest "
@@ -333,21 +376,18 @@ def write_snapshots(
         # Exact already: differences of values at their stored scale, and a
         # percentage derive_fields rounds itself.
         header.update(derived_fields(previous, at=at, health=health, revenue=revenue))
-        digests: list[bytes] = []
+        bodies, digests = encode_stored_sections(values)
         reuse = head_sections.get(item.account_id)
-        for position, section in enumerate(STORED_SECTIONS):
-            body = encode_section(section, values)
-            digest = section_digest(section, body)
+        for position, digest in enumerate(digests):
             if reuse is not None and reuse.digests[position] == digest:
                 known.setdefault(digest, reuse.ids[position])
-            elif digest not in known:
-                wanted.setdefault(digest, (section, body))
-            digests.append(digest)
+            elif digest not in known and digest not in wanted:
+                wanted[digest] = (_SECTION_KINDS[position], bodies[position])
         header["chain_hash"] = chain_hash(
             previous.chain_hash if previous else GENESIS, header, digests
         )
         if header["is_significant_change"]:
-            result.significant += 1
+            prepared.significant += 1
         headers.append(header)
         section_refs.append(digests)
         last_index[item.account_id] = index
@@ -360,8 +400,19 @@ def write_snapshots(
             revenue=revenue,
             chain_hash=header["chain_hash"],
         )
+    return prepared
 
-    known.update(resolve_sections(session, customer_id, wanted))
+
+def store_snapshots(session: Session, prepared: PreparedSnapshots) -> WriteResult:
+    """Insert the new sections, the headers and the heads of ``prepared`` snapshots."""
+    result = WriteResult(significant=prepared.significant)
+    customer_id = prepared.customer_id
+    headers, section_refs = prepared.headers, prepared.section_refs
+    if not headers:
+        return result
+    connection = session.connection()
+    known = known_section_ids(session, customer_id)
+    known.update(resolve_sections(session, customer_id, prepared.wanted))
     for header, digests in zip(headers, section_refs, strict=True):
         for column, digest in zip(_SECTION_COLUMNS, digests, strict=True):
             header[column] = known[digest]
@@ -374,7 +425,7 @@ def write_snapshots(
             connection,
             _SNAPSHOTS,
             _SNAPSHOT_COLUMNS,
-            [[header[name] for name in _SNAPSHOT_COLUMNS] for header in headers],
+            [_snapshot_row(header) for header in headers],
             returning=("snapshot_id", "account_id", "snapshot_sequence_number"),
         )
     }
@@ -383,8 +434,8 @@ def write_snapshots(
     )
 
     head_rows: list[list[Any]] = []
-    for account_id, index in last_index.items():
-        head = new_heads[account_id]
+    for account_id, index in prepared.last_index.items():
+        head = prepared.new_heads[account_id]
         header = headers[index]
         head_rows.append(
             [
