@@ -161,21 +161,10 @@ def run_lookups(
             for i in ids
             for name in fields
         ]
-    if plan.intent is Intent.CHANGE:
+    if plan.intent in (Intent.CHANGE, Intent.HISTORY):
+        over_window = lookups.change_over if plan.intent is Intent.CHANGE else lookups.field_history
         return [
-            lookups.change_over(
-                session,
-                customer_id=customer_id,
-                account_id=i,
-                field=field_name,
-                start=window.start,
-                end=window.end,
-            )
-            for i in ids
-        ]
-    if plan.intent is Intent.HISTORY:
-        return [
-            lookups.field_history(
+            over_window(
                 session,
                 customer_id=customer_id,
                 account_id=i,

@@ -46,7 +46,7 @@ from tidemark.clock import Clock
 from tidemark.db.engine import unit_of_work
 from tidemark.events.models import OutboxEvent, SnapshotWindow
 from tidemark.events.outbox import REASON_FOR, SNAPSHOT_TYPE_FOR, WAKE, EventType
-from tidemark.snapshots.capture import load_context, tenant_account_ids
+from tidemark.snapshots.capture import collector_paused, load_context, tenant_account_ids
 from tidemark.snapshots.source import read_account_states
 from tidemark.snapshots.writer import PendingSnapshot, write_snapshots
 from tidemark.success.models import Account
@@ -512,9 +512,23 @@ class Worker:
         mixed events costs one capture per tenant rather than one per kind of event.
         """
         ids = tenant_account_ids(session, customer_id, [item[0] for item in pending])
+        # As capture_accounts does: a batch's many small objects are not cyclic garbage.
+        with collector_paused():
+            return self._write_batches(
+                session, customer_id, at, pending, ids, self.config.capture_batch_size
+            )
+
+    def _write_batches(
+        self,
+        session: Session,
+        customer_id: int,
+        at: datetime,
+        pending: list[tuple[int, str, str, str]],
+        ids: list[int],
+        size: int,
+    ) -> list[int]:
         context = load_context(session, customer_id)
         snapshot_ids: list[int] = []
-        size = self.config.capture_batch_size
         for start in range(0, len(ids), size):
             chunk = pending[start : start + size]
             states = read_account_states(
